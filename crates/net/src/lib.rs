@@ -1,0 +1,9 @@
+//! tollcast-net: the I/O side of the protocols.
+//!
+//! Owns the ILP connector (BTP peers, routing, fees, exchange rates), STREAM sender and
+//! receiver, SPSP (HTTP and over Nostr), and the Nostr relay (NIP-01, pay-to-write over ILP)
+//! and client.
+
+pub mod connector;
+pub mod nostr_relay;
+pub mod stream;

@@ -1,0 +1,60 @@
+//! tollcast: the command-line entry point (CLI, config, web UI, demo orchestration).
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// tollcast — a decentralized live-streaming network: agents find each other over Nostr,
+/// pay each other over Interledger, and carry control messages as TOON-encoded Nostr events.
+#[derive(Parser)]
+#[command(name = "tollcast", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// More log detail (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect and build ILPv4 packets (PREPARE/FULFILL/REJECT) as hex <-> JSON.
+    Ilp(cmd::ilp::Args),
+    /// Decode STREAM (RFC 0029) packets given the connection's shared secret.
+    Stream(cmd::stream::Args),
+    /// Convert JSON <-> TOON (spec v4.0 defaults) on stdin/stdout.
+    Toon(cmd::toon::Args),
+    /// Sign, verify, publish and query Nostr events.
+    Event(cmd::event::Args),
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let result = match cli.command {
+        Command::Ilp(a) => cmd::ilp::run(a).await,
+        Command::Stream(a) => cmd::stream::run(a).await,
+        Command::Toon(a) => cmd::toon::run(a).await,
+        Command::Event(a) => cmd::event::run(a).await,
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
