@@ -1,1 +1,34 @@
-//! (being written)
+//! The ILP connector: BTP peering, routing, fees, exchange rates, ledger integration, IL-DCP.
+//!
+//! # Interface for local code (STREAM, SPSP, Nostr pay-to-write)
+//!
+//! Everything that handles ILP packets implements [`IlpService`]:
+//!
+//! ```ignore
+//! pub type IlpReply = Result<Fulfill, Reject>;
+//! pub struct IncomingRequest { pub from: AccountId, pub prepare: Prepare }
+//! pub trait IlpService: Send + Sync + 'static {
+//!     fn handle(&self, req: IncomingRequest) -> BoxFuture<'_, IlpReply>;
+//! }
+//! ```
+//!
+//! - Receiving: `connector.add_local_handler(prefix, Arc<dyn IlpService>)` makes the node
+//!   deliver every PREPARE whose destination starts with `prefix` (longest prefix wins) to
+//!   the handler instead of forwarding it. The incoming leg is booked on the sending peer's
+//!   account; the money stays with the node.
+//! - Sending: `connector.sender(AccountId::local())` returns an `Arc<dyn IlpService>`; each
+//!   PREPARE handed to it runs through the full pipeline (route, fee/rate, ledger, forward) as
+//!   if it had arrived from that account. `AccountId::local()` ("self") means the node pays
+//!   from its own funds (no incoming ledger leg); any configured account id books the
+//!   incoming leg on that account like a peer's packet.
+//!
+//! # Pipeline
+//!
+//! A packet goes validate (expiry, IL-DCP) -> balance (reserve on the incoming account) ->
+//! route (longest prefix) -> rate/fee -> balance (reserve on the outgoing account) -> send
+//! (BTP peer or local handler, with a timeout at the shortened expiry); FULFILL commits both
+//! legs, REJECT or timeout rolls both back.
+
+pub mod service;
+
+pub use service::{AccountId, IlpReply, IlpService, IncomingRequest, ServiceFn};
