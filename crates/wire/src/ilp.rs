@@ -152,10 +152,7 @@ pub enum Packet {
     Reject(Reject),
 }
 
-fn envelope(
-    input: &[u8],
-    expected: Option<PacketType>,
-) -> Result<(PacketType, &[u8]), IlpError> {
+fn envelope(input: &[u8], expected: Option<PacketType>) -> Result<(PacketType, &[u8]), IlpError> {
     let first = *input.first().ok_or(IlpError::Empty)?;
     let ty = PacketType::from_u8(first).ok_or(IlpError::UnknownType(first))?;
     if let Some(e) = expected
