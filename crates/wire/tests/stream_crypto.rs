@@ -7,8 +7,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use tollcast_wire::stream::{
-    ENCRYPTION_OVERHEAD, StreamError, StreamKeys, encryption_key, fulfillment_key, hmac_sha256,
-    sha256,
+    ENCRYPTION_OVERHEAD, StreamError, StreamKeys, condition_for_fulfillment, encryption_key,
+    fulfillment_key,
 };
 
 fn b64(s: &str) -> Vec<u8> {
@@ -33,43 +33,47 @@ const RS_NONCE: [u8; 12] = [119, 248, 213, 234, 63, 200, 224, 140, 212, 222, 105
 
 #[test]
 fn stream_crypto_known_answers() {
-    let mut results: Vec<(&str, bool)> = Vec::new();
-    // JS 1: generatePskEncryptionKey("foo").
-    results.push((
-        "js encryption key",
-        encryption_key(b"foo").to_vec() == b64("zfOGMU/uY+EOUCE6tN3WhE77bF/N6pS0wSOmMgEAMEA="),
-    ));
-    // JS 2: generateFulfillmentKey("foo").
-    results.push((
-        "js fulfillment key",
-        fulfillment_key(b"foo").to_vec() == b64("lh8nGJCJosvfUePaU0uxxXK3jNvV2Y+5ivt1GH1Muhs="),
-    ));
-    // JS 3: generateFulfillment(key = 32 zero bytes, "foo").
-    results.push((
-        "js fulfillment",
-        hmac_sha256(&[0u8; 32], b"foo").to_vec()
-            == b64("DA2Y9+PZ1F5y6Id7wbEEMn77nAexjy/+ztdtgTB/H/8="),
-    ));
-    // JS 4: hash(32 zero bytes) = condition of an all-zero fulfillment.
-    results.push((
-        "js condition",
-        sha256(&[0u8; 32]).to_vec() == b64("Zmh6rfhivXdsj8GLjp+OIAiXFIVu4jOzkCpZHQ1fKSU="),
-    ));
-    // JS 5: decrypt known data with a raw AES key.
-    results.push(("js decrypt", js_decrypt_known()));
-    // RS 1: fulfillment from shared secret + data.
-    let keys = StreamKeys::from_shared_secret(&RS_SHARED_SECRET);
-    results.push((
-        "rs fulfillment",
-        keys.fulfillment(&RS_DATA) == RS_FULFILLMENT,
-    ));
-    // RS 2: encrypt with a fixed nonce = JS output (and it decrypts back).
-    let sealed = keys.encrypt_with_nonce(RS_NONCE, &RS_PLAINTEXT);
-    let decrypted = keys.decrypt(&RS_DATA).map(|b| b.to_vec());
-    results.push((
-        "rs encrypt",
-        sealed == RS_DATA && decrypted == Ok(RS_PLAINTEXT.to_vec()),
-    ));
+    let rs_keys = StreamKeys::from_shared_secret(&RS_SHARED_SECRET);
+    let sealed = rs_keys.encrypt_with_nonce(RS_NONCE, &RS_PLAINTEXT);
+    let decrypted = rs_keys.decrypt(&RS_DATA).map(|b| b.to_vec());
+    let results: Vec<(&str, bool)> = vec![
+        // JS 1: generatePskEncryptionKey("foo").
+        (
+            "js encryption key",
+            encryption_key(b"foo").to_vec() == b64("zfOGMU/uY+EOUCE6tN3WhE77bF/N6pS0wSOmMgEAMEA="),
+        ),
+        // JS 2: generateFulfillmentKey("foo").
+        (
+            "js fulfillment key",
+            fulfillment_key(b"foo").to_vec() == b64("lh8nGJCJosvfUePaU0uxxXK3jNvV2Y+5ivt1GH1Muhs="),
+        ),
+        // JS 3: generateFulfillment(fulfillment key = 32 zero bytes, "foo").
+        (
+            "js fulfillment",
+            StreamKeys::from_keys([0u8; 32], [0u8; 32])
+                .fulfillment(b"foo")
+                .to_vec()
+                == b64("DA2Y9+PZ1F5y6Id7wbEEMn77nAexjy/+ztdtgTB/H/8="),
+        ),
+        // JS 4: hash(32 zero bytes) = condition of an all-zero fulfillment.
+        (
+            "js condition",
+            condition_for_fulfillment(&[0u8; 32]).to_vec()
+                == b64("Zmh6rfhivXdsj8GLjp+OIAiXFIVu4jOzkCpZHQ1fKSU="),
+        ),
+        // JS 5: decrypt known data with a raw AES key.
+        ("js decrypt", js_decrypt_known()),
+        // RS 1: fulfillment from shared secret + data.
+        (
+            "rs fulfillment",
+            rs_keys.fulfillment(&RS_DATA) == RS_FULFILLMENT,
+        ),
+        // RS 2: encrypt with a fixed nonce = JS output (and it decrypts back).
+        (
+            "rs encrypt",
+            sealed == RS_DATA && decrypted == Ok(RS_PLAINTEXT.to_vec()),
+        ),
+    ];
 
     let passed = results.iter().filter(|(_, ok)| *ok).count();
     println!("CONFORMANCE stream crypto KATs: {passed}/{}", results.len());
