@@ -1,4 +1,75 @@
 //! tollcast-ledger: accounts, balances, credit limits, payment-channel claims and settlement.
 //!
-//! Durable in an embedded store: every PREPARE reserves, FULFILL commits, REJECT rolls back,
-//! and a kill -9 at any moment loses or double-counts nothing.
+//! Durable in an embedded store (redb): every PREPARE reserves, FULFILL commits, REJECT or
+//! expiry rolls back, each in one write transaction committed with immediate durability before
+//! the call returns, so a kill -9 at any moment loses or double-counts nothing.
+//!
+//! # Sign convention
+//!
+//! An account's `balance` is what **we owe the peer** (interledger-rs convention). Positive: the
+//! peer prepaid or earned that much with us. Negative: the peer owes us, down to
+//! `config.min_balance` (0 = prepaid account, `-L` = credit limit `L`).
+//!
+//! | event                              | balance | pending_incoming | pending_outgoing |
+//! |------------------------------------|---------|------------------|------------------|
+//! | `prepare_incoming(a)` (peer pays)  |         | +a               |                  |
+//! | `fulfill_incoming`                 | −a      | −a               |                  |
+//! | `reject_incoming` / expiry         |         | −a               |                  |
+//! | `prepare_outgoing(a)` (we pay)     |         |                  | +a               |
+//! | `fulfill_outgoing`                 | +a      |                  | −a               |
+//! | `reject_outgoing` / expiry         |         |                  | −a               |
+//! | `deposit` / `withdraw` (admin)     | ±a      |                  |                  |
+//! | `send_claim` (we settle)           | −a      |                  |                  |
+//! | `receive_claim` (peer settles)     | +a      |                  |                  |
+//!
+//! An incoming PREPARE is accepted only if `balance − pending_incoming − a ≥ min_balance`
+//! (else [`LedgerError::InsufficientBalance`]: answer T04). Across two peers' ledgers,
+//! `A.balance[B] + B.balance[A] = 0` once nothing is in flight: money is conserved network-wide.
+//!
+//! # API summary
+//!
+//! ```text
+//! Ledger::open(path) / Ledger::temporary()            -> Ledger (Clone + Send + Sync)
+//! ledger.create_account(id, AccountConfig::prepaid("USD", 6) | ::credit("USD", 6, limit)
+//!                          .with_settlement(threshold, settle_to)
+//!                          .with_max_balance(max).with_max_packet_amount(max))
+//! ledger.prepare_incoming(acct, PacketId, amount, expires_at_ms) -> Receipt
+//! ledger.fulfill_incoming(acct, PacketId) / reject_incoming(acct, PacketId)
+//! ledger.prepare_outgoing / fulfill_outgoing / reject_outgoing  (same shapes)
+//! ledger.write(|tx| { tx.fulfill(Outgoing, ..)?; tx.fulfill(Incoming, ..) })   atomic batch
+//! ledger.expire_pending(now_ms) / abort_all_pending()  roll back unanswered packets (startup!)
+//! ledger.deposit(acct, amount, reference) / withdraw(..)   idempotent per reference
+//! ledger.account(id) / accounts() / pending() / packet(dir, id) / journal(from, limit)
+//! ledger.totals() / audit()  -> Totals   (audit replays the journal against the state)
+//! ledger.settlements_due()   -> Vec<SettlementDue>   (Receipt.settlement_due on crossing)
+//! ledger.open_channel(acct, ChannelRole, payer, payee, capacity) / channel_for(acct, role)
+//! ledger.send_claim(acct, amount, &keys, idempotency_key) -> SentClaim { claim, receipt }
+//! ledger.receive_claim(acct, &claim) -> ClaimReceipt { credited, receipt }
+//! Claim::{sign, verify, digest, to_json, from_json, to_bytes, from_bytes}, ChannelId::derive
+//! trait SettlementEngine { setup_account, send_settlement(acct, Quantity, key), receive_message }
+//! LocalClaimEngine::new(ledger, keys).register_peer(acct, peer_xonly) / settle(acct, amount)
+//! ```
+//!
+//! Packet ids are chosen by the caller ([`PacketId::derive`]) so retries are idempotent:
+//! repeating a fulfill or reject changes nothing; a second prepare with the same id fails with
+//! `DuplicatePacket`; fulfilling a rejected/expired packet fails with `PacketFinished`.
+
+pub mod channels;
+pub mod claims;
+pub mod error;
+pub mod journal;
+pub mod settlement;
+pub mod store;
+pub mod types;
+
+pub use channels::{Channel, ChannelRole, ClaimReceipt, SentClaim};
+pub use claims::{ChannelId, Claim};
+pub use error::{ClaimError, LedgerError, Result};
+pub use journal::{Entry, EntryKind, Totals};
+pub use settlement::{
+    EngineMessage, EngineReply, LocalClaimEngine, Quantity, Settlement, SettlementEngine,
+};
+pub use store::{Ledger, LedgerTx, now_ms};
+pub use types::{
+    Account, AccountConfig, Direction, PacketId, PacketState, Pending, Receipt, SettlementDue,
+};
