@@ -29,6 +29,18 @@
 //! (BTP peer or local handler, with a timeout at the shortened expiry); FULFILL commits both
 //! legs, REJECT or timeout rolls both back.
 
+pub mod btp_codec;
+pub mod btp_peer;
+pub mod config;
+pub mod core;
+pub mod ildcp;
+pub mod metrics;
+pub mod node;
+pub mod rates;
+pub mod router;
 pub mod service;
 
+pub use config::NodeConfig;
+pub use core::{AccountInfo, Connector, Settings};
+pub use node::{AccountView, AccountsView, Node};
 pub use service::{AccountId, IlpReply, IlpService, IncomingRequest, ServiceFn};

@@ -15,7 +15,9 @@ use tollcast_wire::ilp::{Fulfill, Prepare, Reject};
 pub type IlpReply = Result<Fulfill, Reject>;
 
 /// Identifies one account (a peer, parent, child or local account) of a node's ledger.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct AccountId(pub String);
 
