@@ -259,6 +259,13 @@ impl Ledger {
             .collect()
     }
 
+    /// Id of the last journal entry (0 when empty): the count of committed changes.
+    pub fn last_journal_id(&self) -> Result<u64> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(JOURNAL)?;
+        Ok(t.last()?.map_or(0, |(k, _)| k.value()))
+    }
+
     /// Accounts whose balance is above their settle threshold right now (for a periodic retry
     /// of settlements that failed or were interrupted).
     pub fn settlements_due(&self) -> Result<Vec<SettlementDue>> {
