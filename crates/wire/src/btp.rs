@@ -71,6 +71,11 @@ impl ProtocolData {
         ProtocolData::new(PROTOCOL_ILP, ContentType::OCTET_STREAM, packet)
     }
 
+    /// An `application/octet-stream` entry.
+    pub fn octets(name: impl Into<String>, data: impl Into<Bytes>) -> Self {
+        ProtocolData::new(name, ContentType::OCTET_STREAM, data)
+    }
+
     /// A `text/plain` entry.
     pub fn text(name: impl Into<String>, text: &str) -> Self {
         ProtocolData::new(
