@@ -18,16 +18,16 @@ async function main() {
   // @interledger/pay counts in whole asset units: learn our scale first (IL-DCP), then convert.
   const { assetScale: scale } = await ILDCP.fetch(plugin.sendData.bind(plugin));
   const whole = new BigNumber(amountBase).shiftedBy(-scale);
-  const quote = await Pay.quote({ plugin, destinationAddress, sharedSecret, amountToSend: whole, slippage: 0 });
+  const quote = await Pay.quote({ plugin, destinationAddress, sharedSecret, amountToSend: whole });
   const receipt = await quote.pay();
-  const out = {
+  const result = {
     amountSent: receipt.amountSent.shiftedBy(scale).toFixed(0),
     amountDelivered: receipt.amountDelivered.shiftedBy(quote.destinationAccount.assetScale).toFixed(0),
     sourceScale: scale,
     destinationAsset: { code: quote.destinationAccount.assetCode, scale: quote.destinationAccount.assetScale },
     error: receipt.error || null,
   };
-  out(JSON.stringify(out));
+  out(JSON.stringify(result));
   await plugin.disconnect();
 }
 main().then(() => process.exit(0), (e) => {

@@ -402,13 +402,13 @@ impl StreamSender {
                             "connection closed".into(),
                         ));
                     }
-                    if let Some(max) = self.remote_receive_max {
-                        if self.remote_total_received >= max {
-                            return Err(StreamSendError::ReceiveMaxReached {
-                                receive_max: max,
-                                total_received: self.remote_total_received,
-                            });
-                        }
+                    if let Some(max) = self.remote_receive_max
+                        && self.remote_total_received >= max
+                    {
+                        return Err(StreamSendError::ReceiveMaxReached {
+                            receive_max: max,
+                            total_received: self.remote_total_received,
+                        });
                     }
                     if arrived < min_dest {
                         // The rate moved: accept it only within slippage of the first probe.
@@ -416,13 +416,13 @@ impl StreamSender {
                             sent: packet_amount,
                             delivered: arrived,
                         };
-                        if let Some(min) = self.min_rate {
-                            if !now.better_or_equal(&min) {
-                                return Err(StreamSendError::RateTooLow {
-                                    sent: packet_amount,
-                                    delivered: arrived,
-                                });
-                            }
+                        if let Some(min) = self.min_rate
+                            && !now.better_or_equal(&min)
+                        {
+                            return Err(StreamSendError::RateTooLow {
+                                sent: packet_amount,
+                                delivered: arrived,
+                            });
                         }
                         self.rate = Some(now);
                     }
@@ -721,11 +721,8 @@ impl StreamSender {
         }
         for f in &reply.frames {
             match f {
-                Frame::ConnectionAssetDetails(a) => {
-                    if self.remote_asset.is_none() {
-                        self.remote_asset =
-                            Some((a.source_asset_code.clone(), a.source_asset_scale));
-                    }
+                Frame::ConnectionAssetDetails(a) if self.remote_asset.is_none() => {
+                    self.remote_asset = Some((a.source_asset_code.clone(), a.source_asset_scale));
                 }
                 Frame::StreamMaxMoney(m) if m.stream_id == self.config.stream_id => {
                     self.remote_receive_max = Some(m.receive_max);
@@ -736,12 +733,12 @@ impl StreamSender {
                 }
                 Frame::ConnectionClose(_) => self.closed = true,
                 Frame::StreamClose(c) if c.stream_id == self.config.stream_id => self.closed = true,
-                Frame::StreamData(d) if d.stream_id == self.config.stream_id => {
-                    // In-order delivery only: the receiver sends each byte once, in order.
-                    if d.offset == self.incoming_offset {
-                        self.incoming_data.extend_from_slice(&d.data);
-                        self.incoming_offset += d.data.len() as u64;
-                    }
+                // In-order delivery only: the receiver sends each byte once, in order.
+                Frame::StreamData(d)
+                    if d.stream_id == self.config.stream_id && d.offset == self.incoming_offset =>
+                {
+                    self.incoming_data.extend_from_slice(&d.data);
+                    self.incoming_offset += d.data.len() as u64;
                 }
                 _ => {}
             }
