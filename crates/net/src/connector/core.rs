@@ -545,7 +545,7 @@ impl Connector {
         }
         let this = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = this.settle(&acc, due.amount).await {
+            if let Err(e) = this.settle(&acc).await {
                 tracing::warn!(account = %acc, "settlement failed (will retry): {e}");
             }
             this.settling
@@ -555,10 +555,18 @@ impl Connector {
         });
     }
 
-    async fn settle(&self, acc: &AccountId, amount: u64) -> Result<(), String> {
+    async fn settle(&self, acc: &AccountId) -> Result<(), String> {
         let link = self
             .link(acc)
             .ok_or_else(|| format!("{acc} is not connected"))?;
+        // Recompute what is due now: a stale amount could settle twice.
+        let a = acc.0.clone();
+        let account = ledger_op(&self.ledger, move |l| l.account(&a))
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(amount) = account.and_then(|a| a.settlement_due()) else {
+            return Ok(());
+        };
         let reference = hex::encode(rand::random::<[u8; 16]>());
         let (a, r) = (acc.0.clone(), format!("settle:{reference}"));
         ledger_op(&self.ledger, move |l| l.withdraw(&a, amount, &r))
