@@ -360,13 +360,15 @@ impl Session<'_> {
                     msn,
                     init: self.init_hash.clone(),
                     segment: seg_hash,
+                    segment_size: size as u64,
                     parts: self
                         .seg_parts
                         .drain(..)
-                        .map(|(hash, _, duration, independent)| ManifestPart {
+                        .map(|(hash, bytes, duration, independent)| ManifestPart {
                             hash,
                             duration,
                             independent,
+                            size: bytes.len() as u64,
                         })
                         .collect(),
                     duration,

@@ -18,6 +18,8 @@ pub struct ManifestPart {
     pub duration: f64,
     /// Starts with a keyframe.
     pub independent: bool,
+    /// Bytes.
+    pub size: u64,
 }
 
 /// The facts a producer commits to for one segment.
@@ -30,6 +32,8 @@ pub struct SegmentManifest {
     pub init: String,
     /// Hex SHA-256 of the whole segment (its parts concatenated).
     pub segment: String,
+    /// Bytes of the whole segment.
+    pub segment_size: u64,
     pub parts: Vec<ManifestPart>,
     /// Seconds.
     pub duration: f64,
@@ -58,6 +62,13 @@ impl SegmentManifest {
         let mut whole = Vec::new();
         for p in &self.parts {
             whole.extend_from_slice(&check(&p.hash, "part")?);
+        }
+        if whole.len() as u64 != self.segment_size {
+            return Err(MediaError::Manifest(format!(
+                "parts hold {} bytes, manifest says {}",
+                whole.len(),
+                self.segment_size
+            )));
         }
         let got = sha256_hex(&whole);
         if got != self.segment {

@@ -12,8 +12,18 @@ pub fn ffmpeg_args(listen: SocketAddr, passphrase: Option<&str>) -> Vec<String> 
         url.push_str(p);
         url.push_str("&pbkeylen=16");
     }
-    ["-f", "mpegts", "-i", &url, "-c", "copy"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    // MPEG-TS carries AAC with ADTS headers; MP4 wants raw AAC.
+    [
+        "-f",
+        "mpegts",
+        "-i",
+        &url,
+        "-c",
+        "copy",
+        "-bsf:a",
+        "aac_adtstoasc",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
