@@ -20,6 +20,10 @@ struct Cli {
 enum Command {
     /// Inspect and build ILPv4 packets (PREPARE/FULFILL/REJECT) as hex <-> JSON.
     Ilp(cmd::ilp::Args),
+    /// Run an ILP connector node (BTP peering, routing, fees, exchange rates, ledger, /metrics).
+    Node(cmd::node::Args),
+    /// Show a running node's accounts and balances.
+    Balance(cmd::balance::Args),
     /// Decode STREAM (RFC 0029) packets given the connection's shared secret.
     Stream(cmd::stream::Args),
     /// Convert JSON <-> TOON (spec v4.0 defaults) on stdin/stdout.
@@ -49,6 +53,8 @@ async fn main() {
     init_tracing(cli.verbose);
     let result = match cli.command {
         Command::Ilp(a) => cmd::ilp::run(a).await,
+        Command::Node(a) => cmd::node::run(a).await,
+        Command::Balance(a) => cmd::balance::run(a).await,
         Command::Stream(a) => cmd::stream::run(a).await,
         Command::Toon(a) => cmd::toon::run(a).await,
         Command::Event(a) => cmd::event::run(a).await,

@@ -1,7 +1,9 @@
 //! One module per top-level subcommand; each exposes `Args` (clap) and `run`.
 
 pub mod event;
+pub mod balance;
 pub mod ilp;
+pub mod node;
 pub mod stream;
 pub mod event_sign;
 pub mod toon;

@@ -1,0 +1,162 @@
+//! `tollcast origin`: ingest (synthetic / RTMP / SRT) -> CMAF cutter -> chunk store -> LL-HLS
+//! origin on 127.0.0.1, printing the playlist URL and one progress line per segment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use tollcast_media::cutter::CutterConfig;
+use tollcast_media::ingest::Source;
+use tollcast_media::live::{LiveConfig, LiveEvent, spawn_live};
+use tollcast_media::origin::Origin;
+use tollcast_media::playlist::PlaylistConfig;
+use tollcast_media::store::ChunkStore;
+
+/// Run a live LL-HLS origin from an encoder (or a synthetic test source).
+///
+/// Point OBS at `rtmp://127.0.0.1:1935/live/<key>` after starting with
+/// `--source rtmp://127.0.0.1:1935/live/<key>`; or try it with `--source synthetic`.
+/// Open the printed URL in a player with low-latency HLS (hls.js, Safari).
+#[derive(clap::Args)]
+pub struct Args {
+    /// `synthetic`, `rtmp://127.0.0.1:1935/live/<stream key>` (RTMP listener; the key is
+    /// checked) or `srt://127.0.0.1:9000[?passphrase=<10-79 chars>]` (SRT listener).
+    #[arg(long, default_value = "synthetic")]
+    source: String,
+    /// HTTP address of the origin (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory of the content-addressed chunk store (created if missing).
+    #[arg(long, default_value = "tollcast-chunks")]
+    store_dir: PathBuf,
+    /// Chunk store size bound in MiB; oldest chunks are evicted beyond it.
+    #[arg(long, default_value_t = 1024)]
+    store_mib: u64,
+    /// LL-HLS part target in seconds (0.1 to 1.0).
+    #[arg(long, default_value_t = 0.2)]
+    part_target: f64,
+    /// Segment target in seconds (segments start at keyframes; 1 to 6).
+    #[arg(long, default_value_t = 1.0)]
+    segment_target: f64,
+    /// Segments kept in the media playlist.
+    #[arg(long, default_value_t = 12)]
+    window: usize,
+    /// End the stream (EXT-X-ENDLIST) when the encoder disconnects instead of pausing it.
+    #[arg(long)]
+    end_on_disconnect: bool,
+    /// Synthetic source only: stop after this many seconds.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Synthetic source only: picture size WIDTHxHEIGHT.
+    #[arg(long, default_value = "640x360")]
+    size: String,
+}
+
+pub async fn run(a: Args) -> anyhow::Result<()> {
+    if !(0.1..=1.0).contains(&a.part_target) {
+        bail!("--part-target must be between 0.1 and 1.0 seconds");
+    }
+    if !(1.0..=6.0).contains(&a.segment_target) || a.segment_target < 2.0 * a.part_target {
+        bail!("--segment-target must be 1 to 6 seconds and at least twice --part-target");
+    }
+    if a.window < 3 {
+        bail!("--window must be at least 3 segments");
+    }
+    let mut source = Source::parse(&a.source).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Source::Synthetic(o) = &mut source {
+        let (w, h) = a
+            .size
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+            .filter(|(w, h)| {
+                (16..=3840).contains(w) && (16..=2160).contains(h) && w % 2 == 0 && h % 2 == 0
+            })
+            .context("--size must be WIDTHxHEIGHT with even numbers, e.g. 640x360")?;
+        o.width = w;
+        o.height = h;
+        o.duration = a.duration;
+    } else if a.duration.is_some() {
+        bail!("--duration only applies to --source synthetic");
+    }
+    let store = ChunkStore::open(&a.store_dir, a.store_mib.saturating_mul(1024 * 1024))
+        .with_context(|| format!("opening the chunk store in {}", a.store_dir.display()))?;
+    let cut = CutterConfig {
+        part_target: a.part_target,
+        segment_target: a.segment_target,
+    };
+    let origin = Origin::new(
+        store,
+        PlaylistConfig {
+            part_target: cut.part_target,
+            segment_target: cut.segment_target,
+            window: a.window,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (in use? try --listen 127.0.0.1:0)",
+                a.listen
+            )
+        })?;
+    let http = listener.local_addr()?;
+    let router = origin.router();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            eprintln!("origin HTTP server stopped: {e}");
+        }
+    });
+    let mut cfg = LiveConfig::new(source);
+    cfg.cutter = cut;
+    cfg.end_on_disconnect = a.end_on_disconnect;
+    let live = spawn_live(cfg, origin.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut rx = live.subscribe();
+    println!("playlist: http://{http}/live/master.m3u8");
+    if let Some(r) = live.rtmp_addr {
+        println!("rtmp ingest: rtmp://{r}/<app>/<stream key> (as given in --source)");
+    }
+    let progress = async {
+        let mut seg_latency: Vec<i64> = Vec::new();
+        loop {
+            match rx.recv().await {
+                Ok(LiveEvent::SessionStarted { what, .. }) => eprintln!("session started: {what}"),
+                Ok(LiveEvent::Init { hash, codecs, .. }) => {
+                    eprintln!("init {hash} codecs {codecs}")
+                }
+                Ok(LiveEvent::Part {
+                    capture_ms,
+                    available_ms,
+                    ..
+                }) => seg_latency.push(available_ms - capture_ms),
+                Ok(LiveEvent::Segment(m)) => {
+                    seg_latency.sort();
+                    let med = seg_latency.get(seg_latency.len() / 2).copied().unwrap_or(0);
+                    eprintln!(
+                        "segment {} {:.2}s {} parts, capture->playlist median {med} ms, {}",
+                        m.msn,
+                        m.duration,
+                        m.parts.len(),
+                        m.segment
+                    );
+                    seg_latency.clear();
+                }
+                Ok(LiveEvent::SessionEnded { reason, .. }) => eprintln!("session ended: {reason}"),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    };
+    tokio::select! {
+        r = live.join() => {
+            r.map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("stream ended; origin keeps serving until Ctrl-C");
+            tokio::signal::ctrl_c().await?;
+        }
+        _ = progress => {}
+        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+    }
+    Ok(())
+}
