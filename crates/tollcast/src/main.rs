@@ -30,6 +30,8 @@ enum Command {
     Toon(cmd::toon::Args),
     /// Sign, verify, publish and query Nostr events.
     Event(cmd::event::Args),
+    /// Run a live LL-HLS origin: ingest (synthetic/RTMP/SRT) -> CMAF parts -> chunk store -> HTTP.
+    Origin(cmd::origin::Args),
 }
 
 fn init_tracing(verbose: u8) {
@@ -58,6 +60,7 @@ async fn main() {
         Command::Stream(a) => cmd::stream::run(a).await,
         Command::Toon(a) => cmd::toon::run(a).await,
         Command::Event(a) => cmd::event::run(a).await,
+        Command::Origin(a) => cmd::origin::run(a).await,
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -4,6 +4,7 @@ pub mod event;
 pub mod balance;
 pub mod ilp;
 pub mod node;
+pub mod origin;
 pub mod stream;
 pub mod event_sign;
 pub mod toon;
