@@ -30,6 +30,8 @@ enum Command {
     Toon(cmd::toon::Args),
     /// Sign, verify, publish and query Nostr events.
     Event(cmd::event::Args),
+    /// Send a STREAM payment to an SPSP URL or an npub through a tollcast node; prints what arrived.
+    Pay(cmd::pay::Args),
     /// Run a live LL-HLS origin: ingest (synthetic/RTMP/SRT) -> CMAF parts -> chunk store -> HTTP.
     Origin(cmd::origin::Args),
 }
@@ -60,6 +62,7 @@ async fn main() {
         Command::Stream(a) => cmd::stream::run(a).await,
         Command::Toon(a) => cmd::toon::run(a).await,
         Command::Event(a) => cmd::event::run(a).await,
+        Command::Pay(a) => cmd::pay::run(a).await,
         Command::Origin(a) => cmd::origin::run(a).await,
     };
     if let Err(e) = result {

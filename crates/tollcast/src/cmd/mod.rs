@@ -3,6 +3,7 @@
 pub mod event;
 pub mod balance;
 pub mod ilp;
+pub mod pay;
 pub mod node;
 pub mod origin;
 pub mod stream;
