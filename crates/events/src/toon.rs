@@ -18,7 +18,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use nostr::prelude::{Event, EventId, Kind, PublicKey, Signature, Tag, Timestamp};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_toon::{DecodeOptions, Delimiter, ToonOptions};
 
 use crate::error::ToonEventError;
@@ -26,17 +26,6 @@ use crate::error::ToonEventError;
 /// Largest TOON event we parse (4 MiB). ILP packets carry at most a few hundred kB of data
 /// (500 kB blob chunks on M2M); this bounds the work an untrusted peer can cause.
 pub const MAX_TOON_EVENT_BYTES: usize = 4 * 1024 * 1024;
-
-#[derive(Serialize)]
-struct EventOut<'a> {
-    kind: u16,
-    created_at: u64,
-    content: &'a str,
-    tags: Vec<&'a [String]>,
-    pubkey: String,
-    id: String,
-    sig: String,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,40 +45,116 @@ struct EventIn<'a> {
 
 /// TOON text of a signed event, byte-identical to `@toon-format/toon` 4.4.0 `encode()` of the
 /// event's JSON object in nostr-tools field order, except `tags[0]:` for empty tags (module doc).
+///
+/// Written directly rather than through `serde_toon::to_string`: the event has a fixed shape,
+/// and serde_toon quotes strings that begin with U+FEFF, which 4.4.0 writes bare (both decode
+/// to the same string; byte identity with the TypeScript peers is what matters on the wire).
+/// The tests compare this writer with serde_toon, toon-format 0.7 and 4.4.0 on random events.
 pub fn to_toon(event: &Event) -> String {
-    let out = EventOut {
-        kind: event.kind.as_u16(),
-        created_at: event.created_at.as_secs(),
-        content: &event.content,
-        tags: event.tags.iter().map(|t| t.as_slice()).collect(),
-        pubkey: event.pubkey.to_hex(),
-        id: event.id.to_hex(),
-        sig: event.sig.to_hex(),
-    };
-    // Serializing strings, integers and arrays of strings cannot fail: the only error cases of
-    // serde_toon are non-string map keys and indent 0.
-    let text = serde_toon::to_string(&out).unwrap_or_default();
-    legacy_empty_tags(text)
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(256 + event.content.len() + 64 * event.tags.len());
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "kind: {}\ncreated_at: {}\ncontent: ",
+        event.kind.as_u16(),
+        event.created_at.as_secs()
+    );
+    push_value(&mut out, &event.content);
+    let _ = write!(out, "\ntags[{}]:", event.tags.len());
+    for t in event.tags.iter() {
+        let t = t.as_slice();
+        let _ = write!(out, "\n  - [{}]:", t.len());
+        for (i, v) in t.iter().enumerate() {
+            out.push(if i == 0 { ' ' } else { ',' });
+            push_value(&mut out, v);
+        }
+    }
+    out.push_str("\npubkey: ");
+    push_value(&mut out, &event.pubkey.to_hex());
+    out.push_str("\nid: ");
+    push_value(&mut out, &event.id.to_hex());
+    out.push_str("\nsig: ");
+    push_value(&mut out, &event.sig.to_hex());
+    out
 }
 
-/// Rewrite the depth-0 line `tags: []` as `tags[0]:`. Top-level lines are exactly the event's
-/// fields (strings never contain a raw newline: it is escaped), so the match is unambiguous.
-fn legacy_empty_tags(text: String) -> String {
-    const NEW: &str = "tags[0]:";
-    if text.starts_with("tags: []\n") {
-        return format!("{NEW}{}", &text["tags: []".len()..]);
+/// Append a string value with comma as the active delimiter: bare when TOON v4 §7.2 allows,
+/// else quoted with §7.1 escapes (`\\ \" \n \r \t`, other C0 controls as lower-case `\u00xx`).
+fn push_value(out: &mut String, s: &str) {
+    if !needs_quotes(s) {
+        out.push_str(s);
+        return;
     }
-    match text.find("\ntags: []") {
-        Some(pos) => {
-            let end = pos + "\ntags: []".len();
-            if end == text.len() || text.as_bytes()[end] == b'\n' {
-                format!("{}\n{NEW}{}", &text[..pos], &text[end..])
-            } else {
-                text
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 15] as char);
             }
+            c => out.push(c),
         }
-        None => text,
     }
+    out.push('"');
+}
+
+/// TOON v4 §7.2 quoting rule for a value (document and active delimiter: comma).
+fn needs_quotes(s: &str) -> bool {
+    let b = s.as_bytes();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return true; // empty
+    };
+    first == b' '
+        || last == b' '
+        || first == b'-'
+        || first == b'#'
+        || matches!(s, "true" | "false" | "null")
+        || b.iter().any(|&c| {
+            c < 0x20 || matches!(c, b':' | b'"' | b'\\' | b'[' | b']' | b'{' | b'}' | b',')
+        })
+        || numeric_like(b)
+}
+
+/// `/^[+-]?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?$/i` (ASCII digits only).
+fn numeric_like(b: &[u8]) -> bool {
+    fn digits(b: &[u8], i: &mut usize) -> bool {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i > start
+    }
+    let mut i = 0;
+    if i < b.len() && matches!(b[i], b'+' | b'-') {
+        i += 1;
+    }
+    if !digits(b, &mut i) {
+        return false;
+    }
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if !digits(b, &mut i) {
+            return false;
+        }
+    }
+    if i < b.len() && matches!(b[i], b'e' | b'E') {
+        i += 1;
+        if i < b.len() && matches!(b[i], b'+' | b'-') {
+            i += 1;
+        }
+        if !digits(b, &mut i) {
+            return false;
+        }
+    }
+    i == b.len()
 }
 
 /// Decode a TOON event (strict TOON v4), check its fields and verify its id and signature.
