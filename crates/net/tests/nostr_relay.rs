@@ -34,8 +34,17 @@ async fn publish_req_eose_live_and_close() {
     // CLOSE stops delivery.
     b.send(json!(["CLOSE", "s1"])).await;
     // Round-trip a REQ so we know CLOSE was processed before publishing.
-    assert!(b.req("probe", vec![json!({"ids": [e2.id.to_hex()]})]).await.len() == 1);
-    assert!(b.req("probe2", vec![json!({"kinds": [9999]})]).await.is_empty());
+    assert!(
+        b.req("probe", vec![json!({"ids": [e2.id.to_hex()]})])
+            .await
+            .len()
+            == 1
+    );
+    assert!(
+        b.req("probe2", vec![json!({"kinds": [9999]})])
+            .await
+            .is_empty()
+    );
     let e3 = note(&keys, 1, "after close", vec![], now());
     assert!(a.publish(&e3).await.0);
     assert!(b.try_recv(Duration::from_millis(300)).await.is_none());
@@ -96,15 +105,34 @@ async fn replaceable_and_addressable_keep_only_the_latest() {
     let m2 = note(&keys, 0, "{\"name\":\"b\"}", vec![], t + 1);
     assert!(a.publish(&m1).await.0);
     assert!(a.publish(&m2).await.0);
-    let (ok, msg) = a.publish(&note(&keys, 0, "{\"name\":\"old\"}", vec![], t - 5)).await;
+    let (ok, msg) = a
+        .publish(&note(&keys, 0, "{\"name\":\"old\"}", vec![], t - 5))
+        .await;
     assert!(!ok && msg.starts_with("duplicate:"), "{msg}");
-    let got = a.req("m", vec![json!({"kinds": [0], "authors": [keys.public_key().to_hex()]})]).await;
+    let got = a
+        .req(
+            "m",
+            vec![json!({"kinds": [0], "authors": [keys.public_key().to_hex()]})],
+        )
+        .await;
     assert_eq!(ids(&got), vec![m2.id]);
 
     // 30311 live events: replaced per d tag, different d tags coexist.
-    let s1v1 = note(&keys, 30311, "", vec![tag(&["d", "stream-1"]), tag(&["status", "live"])], t);
+    let s1v1 = note(
+        &keys,
+        30311,
+        "",
+        vec![tag(&["d", "stream-1"]), tag(&["status", "live"])],
+        t,
+    );
     let s2 = note(&keys, 30311, "", vec![tag(&["d", "stream-2"])], t);
-    let s1v2 = note(&keys, 30311, "", vec![tag(&["d", "stream-1"]), tag(&["status", "ended"])], t + 10);
+    let s1v2 = note(
+        &keys,
+        30311,
+        "",
+        vec![tag(&["d", "stream-1"]), tag(&["status", "ended"])],
+        t + 10,
+    );
     for e in [&s1v1, &s2, &s1v2] {
         assert!(a.publish(e).await.0);
     }
@@ -115,7 +143,9 @@ async fn replaceable_and_addressable_keep_only_the_latest() {
     have.sort();
     assert_eq!(have, want);
     assert!(r.relay.core().store.get(&s1v1.id).unwrap().is_none());
-    let by_d = a.req("d", vec![json!({"kinds": [30311], "#d": ["stream-1"]})]).await;
+    let by_d = a
+        .req("d", vec![json!({"kinds": [30311], "#d": ["stream-1"]})])
+        .await;
     assert_eq!(ids(&by_d), vec![s1v2.id]);
 
     // Same timestamp: the lowest id wins (NIP-01).
@@ -146,19 +176,32 @@ async fn nip09_deletion_by_e_and_a_tags() {
     assert!(r.relay.core().store.get(&n1.id).unwrap().is_some());
 
     let coord = format!("30311:{}:show", alice.public_key().to_hex());
-    let del = note(&alice, 5, "spam", vec![tag(&["e", &n1.id.to_hex()]), tag(&["a", &coord])], t + 2);
+    let del = note(
+        &alice,
+        5,
+        "spam",
+        vec![tag(&["e", &n1.id.to_hex()]), tag(&["a", &coord])],
+        t + 2,
+    );
     assert!(a.publish(&del).await.0);
-    let got = a.req("q", vec![json!({"authors": [alice.public_key().to_hex()]})]).await;
+    let got = a
+        .req("q", vec![json!({"authors": [alice.public_key().to_hex()]})])
+        .await;
     let mut have = ids(&got);
     have.sort();
     let mut want = vec![n2.id, del.id];
     want.sort();
-    assert_eq!(have, want, "deleted note and address gone, deletion request kept");
+    assert_eq!(
+        have, want,
+        "deleted note and address gone, deletion request kept"
+    );
 
     // Re-publishing the deleted event or an older version of the address is refused.
     let (ok, msg) = a.publish(&n1).await;
     assert!(!ok && msg.starts_with("blocked:"), "{msg}");
-    let (ok, _) = a.publish(&note(&alice, 30311, "", vec![tag(&["d", "show"])], t + 1)).await;
+    let (ok, _) = a
+        .publish(&note(&alice, 30311, "", vec![tag(&["d", "show"])], t + 1))
+        .await;
     assert!(!ok);
     // A newer version of the address after the deletion is fine.
     let newer = note(&alice, 30311, "back", vec![tag(&["d", "show"])], t + 50);
@@ -170,20 +213,48 @@ async fn nip40_expiration() {
     let r = start_relay(RelayConfig::default()).await;
     let keys = Keys::generate();
     let mut a = Raw::connect(&r.url).await;
-    let expired = note(&keys, 1, "old", vec![tag(&["expiration", &(now() - 1).to_string()])], now() - 5);
+    let expired = note(
+        &keys,
+        1,
+        "old",
+        vec![tag(&["expiration", &(now() - 1).to_string()])],
+        now() - 5,
+    );
     let (ok, msg) = a.publish(&expired).await;
     assert!(!ok && msg.starts_with("invalid:"), "{msg}");
 
-    let soon = note(&keys, 1, "soon", vec![tag(&["expiration", &(now() + 1).to_string()])], now());
-    let lasting = note(&keys, 1, "stays", vec![tag(&["expiration", &(now() + 3600).to_string()])], now());
+    let soon = note(
+        &keys,
+        1,
+        "soon",
+        vec![tag(&["expiration", &(now() + 1).to_string()])],
+        now(),
+    );
+    let lasting = note(
+        &keys,
+        1,
+        "stays",
+        vec![tag(&["expiration", &(now() + 3600).to_string()])],
+        now(),
+    );
     assert!(a.publish(&soon).await.0);
     assert!(a.publish(&lasting).await.0);
     assert_eq!(a.req("q", vec![json!({"kinds": [1]})]).await.len(), 2);
     // Let the first expire (expiration < now needs the clock to pass it).
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let got = a.req("q2", vec![json!({"kinds": [1]})]).await;
-    assert_eq!(ids(&got), vec![lasting.id], "expired events are never served");
-    let purged = r.relay.core().store.purge_expired(Timestamp::now()).await.unwrap();
+    assert_eq!(
+        ids(&got),
+        vec![lasting.id],
+        "expired events are never served"
+    );
+    let purged = r
+        .relay
+        .core()
+        .store
+        .purge_expired(Timestamp::now())
+        .await
+        .unwrap();
     assert_eq!(purged, 1);
     assert!(r.relay.core().store.get(&soon.id).unwrap().is_none());
     assert!(r.relay.core().store.get(&lasting.id).unwrap().is_some());
@@ -200,7 +271,13 @@ async fn filters_limit_since_until_tags_authors_ids_and_or() {
     for i in 0..20u64 {
         let keys = if i % 2 == 0 { &k1 } else { &k2 };
         let tags = vec![tag(&["t", if i % 3 == 0 { "music" } else { "talk" }])];
-        let e = note(keys, if i % 4 == 0 { 1311 } else { 1 }, &format!("n{i}"), tags, base + i);
+        let e = note(
+            keys,
+            if i % 4 == 0 { 1311 } else { 1 },
+            &format!("n{i}"),
+            tags,
+            base + i,
+        );
         assert!(a.publish(&e).await.0);
         all.push(e);
     }
@@ -211,30 +288,68 @@ async fn filters_limit_since_until_tags_authors_ids_and_or() {
     // limit 0: nothing stored, only live.
     assert!(a.req("lim0", vec![json!({"limit": 0})]).await.is_empty());
     // since/until inclusive.
-    let got = a.req("range", vec![json!({"since": base + 5, "until": base + 9})]).await;
+    let got = a
+        .req("range", vec![json!({"since": base + 5, "until": base + 9})])
+        .await;
     assert_eq!(got.len(), 5);
-    assert!(got.iter().all(|e| (base + 5..=base + 9).contains(&e.created_at.as_secs())));
+    assert!(
+        got.iter()
+            .all(|e| (base + 5..=base + 9).contains(&e.created_at.as_secs()))
+    );
     // authors + kinds.
-    let got = a.req("ak", vec![json!({"authors": [k1.public_key().to_hex()], "kinds": [1311]})]).await;
-    let want: Vec<_> = all.iter().filter(|e| e.pubkey == k1.public_key() && e.kind.as_u16() == 1311).map(|e| e.id).rev().collect();
-    assert_eq!(ids(&got), want);
-    // tag filter + author.
-    let got = a.req("tag", vec![json!({"#t": ["music"], "authors": [k2.public_key().to_hex()]})]).await;
+    let got = a
+        .req(
+            "ak",
+            vec![json!({"authors": [k1.public_key().to_hex()], "kinds": [1311]})],
+        )
+        .await;
     let want: Vec<_> = all
         .iter()
-        .filter(|e| e.pubkey == k2.public_key() && e.content.trim_start_matches('n').parse::<u64>().unwrap() % 3 == 0)
+        .filter(|e| e.pubkey == k1.public_key() && e.kind.as_u16() == 1311)
+        .map(|e| e.id)
+        .rev()
+        .collect();
+    assert_eq!(ids(&got), want);
+    // tag filter + author.
+    let got = a
+        .req(
+            "tag",
+            vec![json!({"#t": ["music"], "authors": [k2.public_key().to_hex()]})],
+        )
+        .await;
+    let want: Vec<_> = all
+        .iter()
+        .filter(|e| {
+            e.pubkey == k2.public_key()
+                && e.content.trim_start_matches('n').parse::<u64>().unwrap() % 3 == 0
+        })
         .map(|e| e.id)
         .rev()
         .collect();
     assert_eq!(ids(&got), want);
     // tag filter alone with limit.
-    let got = a.req("tag2", vec![json!({"#t": ["music"], "limit": 2})]).await;
+    let got = a
+        .req("tag2", vec![json!({"#t": ["music"], "limit": 2})])
+        .await;
     assert_eq!(ids(&got), vec![all[18].id, all[15].id]);
     // ids.
-    let got = a.req("ids", vec![json!({"ids": [all[3].id.to_hex(), all[7].id.to_hex()]})]).await;
+    let got = a
+        .req(
+            "ids",
+            vec![json!({"ids": [all[3].id.to_hex(), all[7].id.to_hex()]})],
+        )
+        .await;
     assert_eq!(ids(&got), vec![all[7].id, all[3].id]);
     // Two filters are OR-ed, results deduplicated.
-    let got = a.req("or", vec![json!({"ids": [all[0].id.to_hex()]}), json!({"ids": [all[0].id.to_hex(), all[1].id.to_hex()]})]).await;
+    let got = a
+        .req(
+            "or",
+            vec![
+                json!({"ids": [all[0].id.to_hex()]}),
+                json!({"ids": [all[0].id.to_hex(), all[1].id.to_hex()]}),
+            ],
+        )
+        .await;
     assert_eq!(ids(&got), vec![all[1].id, all[0].id]);
     // #e / #p style tags on live delivery.
     let target = all[0].id.to_hex();
@@ -282,7 +397,11 @@ async fn req_limits_and_bad_filters_get_closed() {
     assert_eq!(m[0], "CLOSED");
     assert!(m[2].as_str().unwrap().starts_with("rate-limited:"), "{m}");
     // Replacing the same id is allowed.
-    assert!(a.req_open("one", vec![json!({"kinds": [1]})]).await.is_empty());
+    assert!(
+        a.req_open("one", vec![json!({"kinds": [1]})])
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -290,7 +409,11 @@ async fn ephemeral_events_are_fanned_out_not_stored() {
     let r = start_relay(RelayConfig::default()).await;
     let keys = Keys::generate();
     let mut sub = Raw::connect(&r.url).await;
-    assert!(sub.req_open("e", vec![json!({"kinds": [20001]})]).await.is_empty());
+    assert!(
+        sub.req_open("e", vec![json!({"kinds": [20001]})])
+            .await
+            .is_empty()
+    );
     let mut a = Raw::connect(&r.url).await;
     let e = note(&keys, 20001, "ping", vec![], now());
     assert_eq!(a.publish(&e).await, (true, String::new()));
@@ -317,10 +440,18 @@ async fn nip11_document_and_cors() {
     let doc: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(doc["name"], "test relay");
     for nip in [1, 9, 11, 40, 42] {
-        assert!(doc["supported_nips"].as_array().unwrap().contains(&json!(nip)));
+        assert!(
+            doc["supported_nips"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(nip))
+        );
     }
     assert_eq!(doc["limitation"]["max_subid_length"], 64);
-    assert_eq!(doc["tollcast"]["pay_to_write"]["ilp_address"], "g.test.relay");
+    assert_eq!(
+        doc["tollcast"]["pay_to_write"]["ilp_address"],
+        "g.test.relay"
+    );
     // Without the Accept header: a plain-text hint, not the document.
     let resp = http_get(r.addr, &[]).await;
     assert!(resp.contains("WebSocket"));
@@ -336,15 +467,20 @@ async fn http_get(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> Strin
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let mut out = String::new();
-    tokio::time::timeout(T, s.read_to_string(&mut out)).await.unwrap().unwrap();
+    tokio::time::timeout(T, s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
     out
 }
 
 #[tokio::test]
 async fn paid_accounts_policy_needs_auth_and_balance() {
     let operator = Keys::generate();
-    let mut cfg = RelayConfig::default();
-    cfg.write_policy = WritePolicy::PaidAccounts;
+    let mut cfg = RelayConfig {
+        write_policy: WritePolicy::PaidAccounts,
+        ..Default::default()
+    };
     cfg.pricing.base_per_byte = 2;
     cfg.pricing.free_authors.insert(operator.public_key());
     let r = start_relay(cfg).await;
@@ -382,20 +518,38 @@ async fn paid_accounts_policy_needs_auth_and_balance() {
     let store = &r.relay.core().store;
     store.credit(user.public_key(), 100_000).await.unwrap();
     assert_eq!(a.publish(&e).await, (true, String::new()));
-    let toon_len = tollcast_net::nostr_relay::toon::encode_event(&e).unwrap().len() as u64;
-    assert_eq!(store.balance(&user.public_key()).unwrap(), 100_000 - 2 * toon_len);
+    let toon_len = tollcast_net::nostr_relay::toon::encode_event(&e)
+        .unwrap()
+        .len() as u64;
+    assert_eq!(
+        store.balance(&user.public_key()).unwrap(),
+        100_000 - 2 * toon_len
+    );
     // A duplicate is not charged again.
     assert!(a.publish(&e).await.1.starts_with("duplicate:"));
-    assert_eq!(store.balance(&user.public_key()).unwrap(), 100_000 - 2 * toon_len);
+    assert_eq!(
+        store.balance(&user.public_key()).unwrap(),
+        100_000 - 2 * toon_len
+    );
 }
 
 #[tokio::test]
 async fn metrics_render_as_prometheus_text() {
     let r = start_relay(RelayConfig::default()).await;
     let mut a = Raw::connect(&r.url).await;
-    assert!(a.publish(&note(&Keys::generate(), 1, "m", vec![], now())).await.0);
+    assert!(
+        a.publish(&note(&Keys::generate(), 1, "m", vec![], now()))
+            .await
+            .0
+    );
     let text = r.relay.metrics().render_prometheus();
     assert!(text.contains("# TYPE tollcast_nostr_events_stored_total counter"));
-    assert!(text.contains("tollcast_nostr_events_stored_total 1\n"), "{text}");
-    assert!(text.contains("tollcast_nostr_connections_open 1\n"), "{text}");
+    assert!(
+        text.contains("tollcast_nostr_events_stored_total 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tollcast_nostr_connections_open 1\n"),
+        "{text}"
+    );
 }

@@ -204,9 +204,8 @@ struct State {
     subs: HashMap<String, (Vec<Filter>, mpsc::Sender<SubItem>)>,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn run(url: String, opts: ClientOptions, mut cmds: mpsc::Receiver<Cmd>) {
     let mut st = State {
@@ -286,7 +285,11 @@ async fn session(mut ws: Ws, st: &mut State, cmds: &mut mpsc::Receiver<Cmd>) -> 
     st.pending.retain(|(_, _, reply)| !reply.is_closed());
     st.subs.retain(|_, (_, tx)| !tx.is_closed());
     for (sid, (filters, _)) in &st.subs {
-        if ws.send(Message::text(req_text(sid, filters))).await.is_err() {
+        if ws
+            .send(Message::text(req_text(sid, filters)))
+            .await
+            .is_err()
+        {
             return SessionEnd::Disconnected;
         }
     }

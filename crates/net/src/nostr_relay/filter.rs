@@ -40,7 +40,8 @@ pub fn matches(filter: &Filter, event: &Event) -> bool {
             continue;
         }
         let hit = event.tags.iter().any(|t| {
-            t.single_letter_tag() == Some(*letter) && t.content().is_some_and(|v| values.contains(v))
+            t.single_letter_tag() == Some(*letter)
+                && t.content().is_some_and(|v| values.contains(v))
         });
         if !hit {
             return false;

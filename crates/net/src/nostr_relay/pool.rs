@@ -82,9 +82,10 @@ impl RelayPool {
         event: &Event,
         timeout: Duration,
     ) -> Vec<(String, Result<PublishAck, ClientError>)> {
-        let futs = self.relays.iter().map(|r| async move {
-            (r.url().to_string(), r.publish(event, timeout).await)
-        });
+        let futs = self
+            .relays
+            .iter()
+            .map(|r| async move { (r.url().to_string(), r.publish(event, timeout).await) });
         futures::future::join_all(futs).await
     }
 

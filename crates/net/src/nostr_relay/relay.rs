@@ -306,7 +306,10 @@ impl Conn {
             Ok(v) => v,
             Err(e) => {
                 return self
-                    .send(json!(["NOTICE", format!("invalid: message is not JSON: {e}")]))
+                    .send(json!([
+                        "NOTICE",
+                        format!("invalid: message is not JSON: {e}")
+                    ]))
                     .await;
             }
         };
@@ -348,7 +351,11 @@ impl Conn {
                 .send(json!(["NOTICE", "invalid: EVENT needs an event object"]))
                 .await;
         };
-        let id = raw.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+        let id = raw
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let ev: Event = match serde_json::from_value(raw.clone()) {
             Ok(ev) => ev,
             Err(e) => {
@@ -375,8 +382,7 @@ impl Conn {
     /// WebSocket write policy: free, or charged to the NIP-42-authenticated account.
     fn write_charge(&self, ev: &Event) -> Result<Option<Charge>, Refusal> {
         let cfg = &self.core.config;
-        if cfg.write_policy == WritePolicy::Open || cfg.pricing.free_authors.contains(&ev.pubkey)
-        {
+        if cfg.write_policy == WritePolicy::Open || cfg.pricing.free_authors.contains(&ev.pubkey) {
             return Ok(None);
         }
         let Some(payer) = self.authed else {
@@ -399,7 +405,10 @@ impl Conn {
         let lim = self.core.config.limits.clone();
         let Some(sid) = arr.get(1).and_then(Value::as_str) else {
             return self
-                .send(json!(["NOTICE", "invalid: REQ needs a subscription id string"]))
+                .send(json!([
+                    "NOTICE",
+                    "invalid: REQ needs a subscription id string"
+                ]))
                 .await;
         };
         let sid = sid.to_string();
@@ -418,7 +427,11 @@ impl Conn {
         let raw_filters = &arr[2..];
         if raw_filters.is_empty() {
             return self
-                .send(json!(["CLOSED", sid, "invalid: REQ needs at least one filter"]))
+                .send(json!([
+                    "CLOSED",
+                    sid,
+                    "invalid: REQ needs at least one filter"
+                ]))
                 .await;
         }
         if raw_filters.len() > lim.max_filters {
@@ -434,7 +447,11 @@ impl Conn {
         for f in raw_filters {
             if !f.is_object() {
                 return self
-                    .send(json!(["CLOSED", sid, "invalid: each filter must be a JSON object"]))
+                    .send(json!([
+                        "CLOSED",
+                        sid,
+                        "invalid: each filter must be a JSON object"
+                    ]))
                     .await;
             }
             match serde_json::from_value::<Filter>(f.clone()) {
@@ -464,10 +481,9 @@ impl Conn {
         }
         let store = self.core.store.clone();
         let qf = filters.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            store.query(&qf, lim.default_limit, lim.max_limit)
-        })
-        .await;
+        let found =
+            tokio::task::spawn_blocking(move || store.query(&qf, lim.default_limit, lim.max_limit))
+                .await;
         let events = match found {
             Ok(Ok(evs)) => evs,
             Ok(Err(e)) => {
@@ -535,7 +551,10 @@ impl Conn {
         let n = tokio::task::spawn_blocking(move || store.query(&filters, max, max)).await;
         match n {
             Ok(Ok(evs)) => self.send(json!(["COUNT", sid, {"count": evs.len()}])).await,
-            _ => self.send(json!(["CLOSED", sid, "error: count failed"])).await,
+            _ => {
+                self.send(json!(["CLOSED", sid, "error: count failed"]))
+                    .await
+            }
         }
     }
 
@@ -546,7 +565,11 @@ impl Conn {
                 .send(json!(["NOTICE", "invalid: AUTH needs an event"]))
                 .await;
         };
-        let id = raw.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+        let id = raw
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let ev: Event = match serde_json::from_value(raw.clone()) {
             Ok(ev) => ev,
             Err(e) => {
@@ -566,13 +589,22 @@ impl Conn {
 
     fn check_auth(&self, ev: &Event) -> Result<(), Refusal> {
         if ev.kind != Kind::Authentication {
-            return Err(Refusal::new(Prefix::Invalid, "auth event must be kind 22242"));
+            return Err(Refusal::new(
+                Prefix::Invalid,
+                "auth event must be kind 22242",
+            ));
         }
         if ev.verify().is_err() {
-            return Err(Refusal::new(Prefix::Invalid, "bad auth event id or signature"));
+            return Err(Refusal::new(
+                Prefix::Invalid,
+                "bad auth event id or signature",
+            ));
         }
         if ev.tags.challenge().as_deref() != Some(self.challenge.as_str()) {
-            return Err(Refusal::new(Prefix::Invalid, "auth challenge does not match"));
+            return Err(Refusal::new(
+                Prefix::Invalid,
+                "auth challenge does not match",
+            ));
         }
         let now = Timestamp::now().as_secs();
         if now.abs_diff(ev.created_at.as_secs()) > 600 {

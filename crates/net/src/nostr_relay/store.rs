@@ -383,7 +383,9 @@ pub(crate) fn tag_hash(value: &str) -> [u8; 16] {
     out
 }
 
-fn index_keys(ev: &Event) -> Vec<(TableDefinition<'static, &'static [u8], ()>, Vec<u8>)> {
+type IndexTable = TableDefinition<'static, &'static [u8], ()>;
+
+fn index_keys(ev: &Event) -> Vec<(IndexTable, Vec<u8>)> {
     let t = inv(ev.created_at.as_secs());
     let id = ev.id.as_bytes();
     let pk = ev.pubkey.as_bytes();
@@ -422,7 +424,10 @@ enum Done {
         oneshot::Sender<Result<SaveOutcome, StoreError>>,
         Result<SaveOutcome, StoreError>,
     ),
-    Credit(oneshot::Sender<Result<u64, StoreError>>, Result<u64, StoreError>),
+    Credit(
+        oneshot::Sender<Result<u64, StoreError>>,
+        Result<u64, StoreError>,
+    ),
     Purge(
         oneshot::Sender<Result<usize, StoreError>>,
         Result<usize, StoreError>,
@@ -738,7 +743,10 @@ fn apply_deletion(tx: &redb::WriteTransaction, del: &Event) -> Result<(), StoreE
                 if let Some(cur) = cur {
                     let ev = {
                         let events = tx.open_table(EVENTS)?;
-                        events.get(cur.as_slice())?.map(|v| decode(v.value())).transpose()?
+                        events
+                            .get(cur.as_slice())?
+                            .map(|v| decode(v.value()))
+                            .transpose()?
                     };
                     if ev.is_some_and(|e| e.created_at.as_secs() <= until) {
                         remove_event(tx, &cur)?;

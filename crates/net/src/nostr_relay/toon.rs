@@ -28,7 +28,6 @@ pub fn decode_event(data: &[u8]) -> Result<Event, ToonEventError> {
 /// content, sig, as `@toon-format/toon` emits for the JSON event).
 pub fn encode_event(event: &Event) -> Result<String, ToonEventError> {
     // Going through the JSON value keeps the field order of the NIP-01 JSON object.
-    let value =
-        serde_json::to_value(event).map_err(|e| ToonEventError::Encode(e.to_string()))?;
+    let value = serde_json::to_value(event).map_err(|e| ToonEventError::Encode(e.to_string()))?;
     serde_toon::to_string(&value).map_err(|e| ToonEventError::Encode(e.to_string()))
 }

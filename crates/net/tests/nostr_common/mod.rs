@@ -26,7 +26,11 @@ pub async fn start_relay(config: RelayConfig) -> TestRelay {
     start_relay_in(config, dir, "127.0.0.1:0".parse().unwrap()).await
 }
 
-pub async fn start_relay_in(config: RelayConfig, dir: tempfile::TempDir, addr: SocketAddr) -> TestRelay {
+pub async fn start_relay_in(
+    config: RelayConfig,
+    dir: tempfile::TempDir,
+    addr: SocketAddr,
+) -> TestRelay {
     let relay = NostrRelay::open(config, dir.path().join("events.redb")).unwrap();
     let (addr, task) = relay.clone().serve(addr).await.unwrap();
     TestRelay {
@@ -56,7 +60,9 @@ pub fn tag(parts: &[&str]) -> Tag {
 
 /// A raw NIP-01 WebSocket connection for protocol-level assertions.
 pub struct Raw {
-    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
 }
 
 impl Raw {
@@ -101,7 +107,10 @@ impl Raw {
         let ok = self.recv().await;
         assert_eq!(ok[0], "OK", "expected OK, got {ok}");
         assert_eq!(ok[1], ev.id.to_hex(), "OK for the right id: {ok}");
-        (ok[2].as_bool().unwrap(), ok[3].as_str().unwrap().to_string())
+        (
+            ok[2].as_bool().unwrap(),
+            ok[3].as_str().unwrap().to_string(),
+        )
     }
 
     /// REQ, collect stored events until EOSE, then CLOSE.
