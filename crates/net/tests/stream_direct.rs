@@ -238,14 +238,12 @@ async fn data_stream_arrives_in_order_within_window() {
     s.send_data(&payload).await.unwrap();
     let mut got = Vec::new();
     while got.len() < payload.len() {
-        match events.recv().await.unwrap() {
-            ReceiverEvent::Data {
-                data, stream_id, ..
-            } => {
-                assert_eq!(stream_id, 1);
-                got.extend_from_slice(&data);
-            }
-            _ => {}
+        if let ReceiverEvent::Data {
+            data, stream_id, ..
+        } = events.recv().await.unwrap()
+        {
+            assert_eq!(stream_id, 1);
+            got.extend_from_slice(&data);
         }
     }
     assert_eq!(got, payload);
