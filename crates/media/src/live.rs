@@ -8,6 +8,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncRead;
 use tokio::sync::broadcast;
 
+use tollcast_events::nostr::prelude::{Event, Keys};
+use tollcast_events::{Role, StreamAddress};
+
 use crate::cutter::{CutEvent, Cutter, CutterConfig};
 use crate::error::{MediaError, Result};
 use crate::fmp4::{Fmp4Item, Fmp4Splitter, read_top_box};
@@ -28,6 +31,16 @@ pub struct LiveConfig {
     /// When the encoder disconnects: true ends the stream (EXT-X-ENDLIST), false pauses it
     /// (playlist kept; a reconnect continues after a discontinuity).
     pub end_on_disconnect: bool,
+    /// Sign a segment manifest event per segment with these keys (the producer's).
+    pub signer: Option<ManifestSigner>,
+}
+
+/// Who signs segment manifests, for which stream.
+#[derive(Debug, Clone)]
+pub struct ManifestSigner {
+    pub keys: Keys,
+    pub stream: StreamAddress,
+    pub role: Role,
 }
 
 impl LiveConfig {
@@ -37,6 +50,7 @@ impl LiveConfig {
             rendition: "source".into(),
             cutter: CutterConfig::default(),
             end_on_disconnect: false,
+            signer: None,
         }
     }
 }
@@ -68,6 +82,8 @@ pub enum LiveEvent {
     },
     /// A segment is complete; the manifest to sign and publish.
     Segment(SegmentManifest),
+    /// The signed kind-31311 event of the last segment (when a signer is configured).
+    ManifestSigned(Box<Event>),
     /// The encoder session ended.
     SessionEnded { session: u64, reason: String },
 }
@@ -375,6 +391,14 @@ impl Session<'_> {
                     capture_ms: self.seg_capture.take().unwrap_or_else(now_ms),
                     source: None,
                 };
+                if let Some(signer) = &self.cfg.signer {
+                    match manifest.sign(&signer.keys, &signer.stream, signer.role) {
+                        Ok(ev) => {
+                            let _ = self.events.send(LiveEvent::ManifestSigned(Box::new(ev)));
+                        }
+                        Err(e) => tracing::error!("segment {msn}: {e}"),
+                    }
+                }
                 let _ = self.events.send(LiveEvent::Segment(manifest));
             }
         }

@@ -87,3 +87,88 @@ impl SegmentManifest {
         Ok(Bytes::from(whole))
     }
 }
+
+// ---- Nostr event form (kind 31311, `tollcast_events::manifest`) ----
+
+use tollcast_events::manifest::{PartInfo, SegmentManifest as EventManifest};
+use tollcast_events::nostr::prelude::{Event, Keys};
+use tollcast_events::{Role, Sha256, StreamAddress};
+
+fn to_sha(hex_str: &str, what: &str) -> Result<Sha256> {
+    hex_str
+        .parse()
+        .map_err(|_| MediaError::Manifest(format!("{what} `{hex_str}` is not a SHA-256 hex name")))
+}
+
+fn secs_to_us(s: f64) -> u64 {
+    (s.max(0.0) * 1_000_000.0).round() as u64
+}
+
+impl SegmentManifest {
+    /// The event-crate form of this manifest for `stream`, produced by `role`.
+    pub fn to_event_manifest(&self, stream: &StreamAddress, role: Role) -> Result<EventManifest> {
+        Ok(EventManifest {
+            stream: stream.clone(),
+            rendition: self.rendition.clone(),
+            msn: self.msn,
+            init: to_sha(&self.init, "init")?,
+            parts: self
+                .parts
+                .iter()
+                .map(|p| {
+                    Ok(PartInfo {
+                        hash: to_sha(&p.hash, "part")?,
+                        duration_us: secs_to_us(p.duration),
+                        size: p.size,
+                        independent: p.independent,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            segment: to_sha(&self.segment, "segment")?,
+            segment_size: self.segment_size,
+            duration_us: secs_to_us(self.duration),
+            captured_ms: self.capture_ms.max(0) as u64,
+            sources: self
+                .source
+                .iter()
+                .map(|s| to_sha(s, "source"))
+                .collect::<Result<_>>()?,
+            role,
+        })
+    }
+
+    /// Sign as a kind-31311 segment manifest event with the producer's `keys`.
+    pub fn sign(&self, keys: &Keys, stream: &StreamAddress, role: Role) -> Result<Event> {
+        self.to_event_manifest(stream, role)?
+            .sign(keys, None)
+            .map_err(|e| MediaError::Manifest(format!("cannot sign: {e}")))
+    }
+
+    /// Parse a kind-31311 event, verifying its id and signature; returns the manifest, the
+    /// stream it belongs to and the producer's role. Check the bytes with [`Self::verify_bytes`].
+    pub fn from_event(event: &Event) -> Result<(Self, StreamAddress, Role)> {
+        let m =
+            EventManifest::from_event(event).map_err(|e| MediaError::Manifest(e.to_string()))?;
+        let manifest = SegmentManifest {
+            rendition: m.rendition.clone(),
+            msn: m.msn,
+            init: m.init.to_string(),
+            segment: m.segment.to_string(),
+            segment_size: m.segment_size,
+            parts: m
+                .parts
+                .iter()
+                .map(|p| ManifestPart {
+                    hash: p.hash.to_string(),
+                    duration: p.duration_us as f64 / 1e6,
+                    independent: p.independent,
+                    size: p.size,
+                })
+                .collect(),
+            duration: m.duration_us as f64 / 1e6,
+            capture_ms: m.captured_ms.min(i64::MAX as u64) as i64,
+            source: m.sources.first().map(|s| s.to_string()),
+        };
+        Ok((manifest, m.stream, m.role))
+    }
+}

@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
+use tollcast_events::nostr::prelude::{Event, Keys};
+use tollcast_events::{Role, StreamAddress};
 use tollcast_media::cutter::CutterConfig;
 use tollcast_media::ingest::Source;
 use tollcast_media::ingest::synthetic::SyntheticOptions;
-use tollcast_media::live::{LiveConfig, LiveEvent, spawn_live};
+use tollcast_media::live::{LiveConfig, LiveEvent, ManifestSigner, spawn_live};
+use tollcast_media::manifest::SegmentManifest;
 use tollcast_media::origin::Origin;
 use tollcast_media::playlist::PlaylistConfig;
 use tollcast_media::store::ChunkStore;
@@ -42,10 +45,18 @@ async fn synthetic_stream_is_cut_stored_and_served() {
         duration: Some(3.2),
     }));
     cfg.cutter = cut;
+    let keys = Keys::generate();
+    let stream = StreamAddress::new(keys.public_key(), "test-stream");
+    cfg.signer = Some(ManifestSigner {
+        keys: keys.clone(),
+        stream: stream.clone(),
+        role: Role::Streamer,
+    });
     let live = spawn_live(cfg, origin.clone()).await.unwrap();
     let mut rx = live.subscribe();
     let mut parts = Vec::new();
     let mut manifests = Vec::new();
+    let mut signed = Vec::new();
     let mut inits = Vec::new();
     let collect = async {
         while let Ok(ev) = rx.recv().await {
@@ -53,6 +64,7 @@ async fn synthetic_stream_is_cut_stored_and_served() {
                 LiveEvent::Init { hash, codecs, .. } => inits.push((hash, codecs)),
                 LiveEvent::Part { .. } => parts.push(ev),
                 LiveEvent::Segment(m) => manifests.push(m),
+                LiveEvent::ManifestSigned(ev) => signed.push(*ev),
                 LiveEvent::SessionEnded { .. } => break,
                 _ => {}
             }
@@ -160,6 +172,33 @@ async fn synthetic_stream_is_cut_stored_and_served() {
             m.duration
         );
     }
+    // Signed manifests: signature verifies, content equals what was cut, bytes verify; a
+    // tampered event does not verify.
+    assert_eq!(signed.len(), manifests.len());
+    for (ev, m) in signed.iter().zip(&manifests) {
+        assert_eq!(ev.kind.as_u16(), 31311);
+        assert_eq!(ev.pubkey, keys.public_key());
+        let (back, st, role) = SegmentManifest::from_event(ev).expect("signed manifest verifies");
+        assert_eq!(st, stream);
+        assert_eq!(role, Role::Streamer);
+        assert_eq!(back.parts.len(), m.parts.len());
+        assert_eq!(back.segment, m.segment);
+        back.verify_bytes(|h| fetched.get(h).cloned())
+            .expect("bytes match the signed hashes");
+    }
+    let mut forged: serde_json::Value = serde_json::from_str(&signed[0].as_json()).unwrap();
+    let tags = forged["tags"].as_array_mut().unwrap();
+    for t in tags.iter_mut() {
+        if t[0] == "msn" {
+            t[1] = serde_json::Value::String("999".into());
+        }
+    }
+    let forged: Event = Event::from_json(forged.to_string()).unwrap();
+    assert!(
+        SegmentManifest::from_event(&forged).is_err(),
+        "a tampered manifest must not verify"
+    );
+
     let m = &manifests[0];
     let bad = m.verify_bytes(|h| {
         let b = fetched.get(h).cloned()?;

@@ -56,8 +56,9 @@ impl SyntheticOptions {
             let size = (self.height / 12).max(12);
             a.extend([
                 "-vf".into(),
+                // drawtext's localtime has no sub-second field in ffmpeg 5.1: seconds only.
                 format!(
-                    "drawtext=fontfile={FONT}:text='%{{localtime\\:%H\\\\\\:%M\\\\\\:%S}}.%{{eif\\:mod(t*1000\\,1000)\\:d\\:3}}':x=8:y=8:fontsize={size}:fontcolor=white:box=1:boxcolor=black@0.6"
+                    "drawtext=fontfile={FONT}:text='%{{localtime\\:%H\\\\\\:%M\\\\\\:%S}}':x=8:y=8:fontsize={size}:fontcolor=white:box=1:boxcolor=black@0.6"
                 ),
             ]);
         }
