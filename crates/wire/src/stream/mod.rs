@@ -11,6 +11,25 @@
 //! - JSON in the shape of the RFC test vectors ([`StreamPacket::to_json`]).
 //!
 //! Wire-compatible with ilp-protocol-stream 2.7 and interledger-rs.
+//!
+//! ```
+//! use tollcast_wire::stream::*;
+//!
+//! let keys = StreamKeys::from_shared_secret(&[7u8; 32]);
+//! let mut packet = StreamPacket::new(1, IlpPacketType::Prepare, 1000);
+//! packet.frames.push(StreamMoneyFrame { stream_id: 1, shares: 1 }.into());
+//! packet.frames.push(StreamDataFrame { stream_id: 1, offset: 0, data: "hi".into() }.into());
+//!
+//! // Sender: ILP Prepare data and execution condition.
+//! let data = packet.encrypt_and_encode(&keys);
+//! let condition = keys.condition(&data);
+//!
+//! // Receiver: decrypt (typed error on a wrong key or tampering), then fulfill.
+//! let got = StreamPacket::decrypt_and_decode(&keys, &data)?;
+//! assert_eq!(got, packet);
+//! assert_eq!(condition_for_fulfillment(&keys.fulfillment(&data)), condition);
+//! # Ok::<(), StreamError>(())
+//! ```
 
 mod crypto;
 mod error;
