@@ -115,3 +115,119 @@ fn bad_flags_exit_1_with_a_hint() {
         assert!(err.contains("error:"), "{args:?}: {err}");
     }
 }
+
+/// Segment manifests signed by the origin reach a Nostr relay (our relay, over WebSocket), and
+/// each one verifies: signature, then the hashes of the bytes the origin serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_manifests_reach_the_relay_and_verify() {
+    use tollcast_events::nostr::prelude::{Filter, Keys, Kind};
+    use tollcast_media::manifest::SegmentManifest;
+    use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
+    use tollcast_net::nostr_relay::{NostrRelay, RelayConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let relay = NostrRelay::open(RelayConfig::default(), dir.path().join("relay.redb")).unwrap();
+    let (relay_addr, _task) = relay.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let keys = Keys::generate();
+    let mut child = Kill(
+        Command::new(env!("CARGO_BIN_EXE_tollcast"))
+            .args([
+                "origin",
+                "--source",
+                "synthetic",
+                "--listen",
+                "127.0.0.1:0",
+                "--size",
+                "426x240",
+            ])
+            .args(["--duration", "3", "--stream-id", "cli-test", "--relay"])
+            .arg(format!("ws://{relay_addr}"))
+            .arg("--secret-key")
+            .arg(keys.secret_key().to_secret_hex())
+            .arg("--store-dir")
+            .arg(dir.path().join("chunks"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .trim_start_matches("playlist: http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // Wait for "stream ended" on stderr (after the last manifest was published).
+    let err = child.0.stderr.take().unwrap();
+    let ended = tokio::task::spawn_blocking(move || {
+        let mut r = BufReader::new(err);
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            if r.read_line(&mut l).unwrap_or(0) == 0 || l.contains("stream ended") {
+                all.push_str(&l);
+                return all;
+            }
+            all.push_str(&l);
+        }
+    });
+    let log = tokio::time::timeout(Duration::from_secs(60), ended)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(log.contains("stream ended"), "{log}");
+    assert!(
+        !log.contains("not published") && !log.contains("refused"),
+        "{log}"
+    );
+
+    let client =
+        RelayClient::connect(&format!("ws://{relay_addr}"), ClientOptions::default()).unwrap();
+    let events = client
+        .fetch(
+            vec![
+                Filter::new()
+                    .kind(Kind::from(31311u16))
+                    .author(keys.public_key()),
+            ],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(
+        events.len() >= 3,
+        "3 s of one-second segments: got {} manifests\n{log}",
+        events.len()
+    );
+    for ev in &events {
+        let (m, stream, _) = SegmentManifest::from_event(ev).expect("signature verifies");
+        assert_eq!(stream.identifier, "cli-test");
+        let a = addr.clone();
+        let fetch = move |h: &str| {
+            let (status, body) = http_get_bytes(&a, &format!("/{h}"));
+            (status == 200).then(|| bytes::Bytes::from(body))
+        };
+        tokio::task::block_in_place(|| m.verify_bytes(fetch))
+            .expect("served bytes match the signed hashes");
+    }
+}
+
+fn http_get_bytes(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, buf[split + 4..].to_vec())
+}

@@ -5,12 +5,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use nostr::prelude::{Keys, ToBech32};
+use tollcast_events::{Role, StreamAddress};
 use tollcast_media::cutter::CutterConfig;
 use tollcast_media::ingest::Source;
-use tollcast_media::live::{LiveConfig, LiveEvent, spawn_live};
+use tollcast_media::live::{LiveConfig, LiveEvent, ManifestSigner, spawn_live};
 use tollcast_media::origin::Origin;
 use tollcast_media::playlist::PlaylistConfig;
 use tollcast_media::store::ChunkStore;
+use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
 
 /// Run a live LL-HLS origin from an encoder (or a synthetic test source).
 ///
@@ -50,6 +53,15 @@ pub struct Args {
     /// Synthetic source only: picture size WIDTHxHEIGHT.
     #[arg(long, default_value = "640x360")]
     size: String,
+    /// Secret key (hex or nsec) that signs the segment manifests; a fresh key if omitted.
+    #[arg(long, env = "TOLLCAST_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// The stream's identifier (`d` tag of its kind-30311 live event).
+    #[arg(long, default_value = "live")]
+    stream_id: String,
+    /// Nostr relay (ws:// or wss://) to publish each signed segment manifest to; repeatable.
+    #[arg(long = "relay")]
+    relays: Vec<String>,
 }
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
@@ -107,19 +119,41 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
             eprintln!("origin HTTP server stopped: {e}");
         }
     });
+    let keys = match &a.secret_key {
+        Some(k) => Keys::parse(k).context("--secret-key must be a 64-hex or nsec secret key")?,
+        None => Keys::generate(),
+    };
+    let mut clients = Vec::new();
+    for url in &a.relays {
+        clients.push(
+            RelayClient::connect(url, ClientOptions::default())
+                .map_err(|e| anyhow::anyhow!("--relay {url}: {e} (want ws://host:port)"))?,
+        );
+    }
+    let stream = StreamAddress::new(keys.public_key(), a.stream_id.clone());
     let mut cfg = LiveConfig::new(source);
     cfg.cutter = cut;
     cfg.end_on_disconnect = a.end_on_disconnect;
+    cfg.signer = Some(ManifestSigner {
+        keys: keys.clone(),
+        stream: stream.clone(),
+        role: Role::Streamer,
+    });
     let live = spawn_live(cfg, origin.clone())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut rx = live.subscribe();
     println!("playlist: http://{http}/live/master.m3u8");
+    println!(
+        "manifests signed by {} for stream {stream}",
+        keys.public_key().to_bech32()?
+    );
     if let Some(r) = live.rtmp_addr {
         println!("rtmp ingest: rtmp://{r}/<app>/<stream key> (as given in --source)");
     }
-    let progress = async {
+    let progress = tokio::spawn(async move {
         let mut seg_latency: Vec<i64> = Vec::new();
+        let mut publishes = Vec::new();
         loop {
             match rx.recv().await {
                 Ok(LiveEvent::SessionStarted { what, .. }) => eprintln!("session started: {what}"),
@@ -143,19 +177,47 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                     );
                     seg_latency.clear();
                 }
+                Ok(LiveEvent::ManifestSigned(ev)) => {
+                    for c in &clients {
+                        // Publish concurrently so a slow relay does not hold up the progress lines.
+                        let (c, ev) = (c.clone(), ev.clone());
+                        publishes.push(tokio::spawn(async move {
+                            match c.publish(&ev, std::time::Duration::from_secs(5)).await {
+                                Ok(ack) if ack.accepted => {}
+                                Ok(ack) => eprintln!(
+                                    "relay {} refused manifest {}: {}",
+                                    c.url(),
+                                    ev.id,
+                                    ack.message
+                                ),
+                                Err(e) => eprintln!(
+                                    "relay {}: manifest {} not published: {e}",
+                                    c.url(),
+                                    ev.id
+                                ),
+                            }
+                        }));
+                    }
+                }
                 Ok(LiveEvent::SessionEnded { reason, .. }) => eprintln!("session ended: {reason}"),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    eprintln!("progress display skipped {n} events")
+                }
                 Err(_) => break,
             }
         }
-    };
+        for p in publishes {
+            let _ = p.await;
+        }
+    });
     tokio::select! {
         r = live.join() => {
             r.map_err(|e| anyhow::anyhow!("{e}"))?;
+            // Let the last manifests reach the relays before saying so.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), progress).await;
             eprintln!("stream ended; origin keeps serving until Ctrl-C");
             tokio::signal::ctrl_c().await?;
         }
-        _ = progress => {}
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
     }
     Ok(())
