@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use crate::address::{Address, AddressError};
-use crate::ilp::{Fulfill, IlpError, Prepare};
+use crate::error_code::ErrorCode;
+use crate::ilp::{Fulfill, IlpError, Prepare, Reject};
 use crate::oer::{self, OerError, Reader, Writer};
 
 /// Destination of every IL-DCP request.
@@ -196,6 +197,15 @@ pub fn serve(request: Bytes, config: &Response) -> Result<Bytes, IldcpError> {
     Ok(config.encode())
 }
 
+/// The F00 reject a server answers an invalid IL-DCP request with (as ilp-protocol-ildcp does).
+pub fn reject(error: &IldcpError, server_address: Option<Address>) -> Reject {
+    Reject::new(
+        ErrorCode::F00_BAD_REQUEST,
+        server_address,
+        format!("invalid IL-DCP request: {error}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,10 +227,11 @@ mod tests {
         assert_eq!(Response::decode(enc).unwrap(), resp);
         let mut p = req.to_prepare();
         p.destination = Address::new("peer.route").unwrap();
-        assert!(matches!(
-            Request::from_prepare(&p),
-            Err(IldcpError::WrongDestination(_))
-        ));
+        let err = Request::from_prepare(&p).unwrap_err();
+        assert!(matches!(err, IldcpError::WrongDestination(_)));
+        let r = reject(&err, Some(Address::new("g.parent").unwrap()));
+        assert_eq!(r.code, ErrorCode::F00_BAD_REQUEST);
+        assert!(r.message.contains("peer.route"));
         let mut p = req.to_prepare();
         p.execution_condition[0] ^= 1;
         assert_eq!(Request::from_prepare(&p), Err(IldcpError::WrongCondition));
