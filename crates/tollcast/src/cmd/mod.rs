@@ -3,9 +3,10 @@
 pub mod event;
 pub mod balance;
 pub mod ilp;
-pub mod pay;
 pub mod node;
 pub mod origin;
+pub mod pay;
 pub mod stream;
+pub mod event_relay;
 pub mod event_sign;
 pub mod toon;
