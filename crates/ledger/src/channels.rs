@@ -121,19 +121,26 @@ impl Ledger {
         keys: &nostr::key::Keys,
         idempotency_key: &str,
     ) -> Result<SentClaim> {
-        self.write(|tx| tx.send_claim(account, amount, keys, idempotency_key))
+        let (account, keys, key) = (
+            account.to_string(),
+            keys.clone(),
+            idempotency_key.to_string(),
+        );
+        self.submit(move |tx| tx.send_claim(&account, amount, &keys, &key))
     }
 
     /// Accept a claim from the peer of `account`: verify it, and credit the newly claimed amount
     /// exactly once. Forged, replayed, rolled-back or foreign claims fail and change nothing; an
     /// identical duplicate of the last accepted claim succeeds with `credited == 0`.
     pub fn receive_claim(&self, account: &str, claim: &Claim) -> Result<ClaimReceipt> {
-        self.write(|tx| tx.receive_claim(account, claim))
+        let (account, claim) = (account.to_string(), claim.clone());
+        self.submit(move |tx| tx.receive_claim(&account, &claim))
     }
 }
 
 impl LedgerTx<'_> {
     fn put_channel(&self, c: &Channel) -> Result<()> {
+        self.dirty.set(true);
         self.txn
             .open_table(CHANNELS)?
             .insert(&c.id.0[..], &encode(c)?[..])?;
@@ -268,6 +275,7 @@ impl LedgerTx<'_> {
         c.seq = seq;
         c.last_claim = Some(claim.clone());
         self.put_channel(&c)?;
+        self.dirty.set(true);
         self.txn.open_table(crate::store::IDEMPOTENCY)?.insert(
             format!("claim:{idempotency_key}").as_str(),
             &encode(&claim)?[..],

@@ -36,7 +36,8 @@
 //! ledger.prepare_incoming(acct, PacketId, amount, expires_at_ms) -> Receipt
 //! ledger.fulfill_incoming(acct, PacketId) / reject_incoming(acct, PacketId)
 //! ledger.prepare_outgoing / fulfill_outgoing / reject_outgoing  (same shapes)
-//! ledger.write(|tx| { tx.fulfill(Outgoing, ..)?; tx.fulfill(Incoming, ..) })   atomic batch
+//! ledger.fulfill_forward(in_acct, in_id, out_acct, out_id) / reject_forward(..)  both legs, atomic
+//! ledger.write(|tx| { tx.fulfill(Outgoing, ..)?; tx.fulfill(Incoming, ..) })   any atomic batch
 //! ledger.expire_pending(now_ms) / abort_all_pending()  roll back unanswered packets (startup!)
 //! ledger.deposit(acct, amount, reference) / withdraw(..)   idempotent per reference
 //! ledger.account(id) / accounts() / pending() / packet(dir, id) / journal(from, limit)
@@ -57,6 +58,7 @@
 pub mod channels;
 pub mod claims;
 pub mod error;
+mod group;
 pub mod journal;
 pub mod settlement;
 pub mod store;

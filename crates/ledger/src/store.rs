@@ -2,6 +2,7 @@
 //! `Ledger::write` batch), committed with immediate durability before the call returns. A kill -9
 //! therefore either keeps a whole operation or none of it.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{LedgerError, Result};
+use crate::group::Group;
 use crate::journal::{Entry, EntryKind, Totals};
 use crate::types::{
     Account, AccountConfig, Direction, PacketId, PacketState, Pending, Receipt, SettlementDue,
@@ -57,6 +59,7 @@ fn packet_key(direction: Direction, packet: &PacketId) -> [u8; 33] {
 #[derive(Clone)]
 pub struct Ledger {
     pub(crate) db: Arc<Database>,
+    group: Arc<Group>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -69,7 +72,10 @@ impl Ledger {
     /// Open (or create) the ledger file at `path`. Call [`Ledger::expire_pending`] after opening
     /// to roll back reservations of packets that expired while the process was down.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let db = Database::create(path.as_ref())?;
+        let path = path.as_ref();
+        let db = Database::create(path).map_err(|e| {
+            LedgerError::Store(format!("cannot open ledger {}: {e}", path.display()))
+        })?;
         Self::init(db)
     }
 
@@ -90,7 +96,19 @@ impl Ledger {
             txn.open_table(CHANNELS)?;
         }
         txn.commit()?;
-        Ok(Ledger { db: Arc::new(db) })
+        let db = Arc::new(db);
+        let group = Arc::new(Group::start(db.clone())?);
+        Ok(Ledger { db, group })
+    }
+
+    /// Run one operation through group commit (see `group.rs`): it shares a transaction and an
+    /// fsync with whatever other threads submitted meanwhile, and returns once durable.
+    pub fn submit<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut LedgerTx<'_>) -> Result<T> + Send + 'static,
+    {
+        self.group.submit(f)
     }
 
     /// Run `f` in one atomic, durable write transaction: either everything `f` did is committed
@@ -102,6 +120,7 @@ impl Ledger {
             let mut tx = LedgerTx {
                 txn: &txn,
                 now_ms: now_ms(),
+                dirty: Cell::new(false),
             };
             f(&mut tx)
         };
@@ -121,12 +140,14 @@ impl Ledger {
 
     /// Create an account, or return the existing one if its configuration is identical.
     pub fn create_account(&self, id: &str, config: AccountConfig) -> Result<Account> {
-        self.write(|tx| tx.create_account(id, config))
+        let id = id.to_string();
+        self.submit(move |tx| tx.create_account(&id, config.clone()))
     }
 
     /// Change an account's configuration (limits, thresholds). Asset code/scale cannot change.
     pub fn update_account(&self, id: &str, config: AccountConfig) -> Result<Account> {
-        self.write(|tx| tx.update_account(id, config))
+        let id = id.to_string();
+        self.submit(move |tx| tx.update_account(&id, config.clone()))
     }
 
     /// The peer sent us a PREPARE of `amount`: reserve it against the peer's balance.
@@ -138,17 +159,22 @@ impl Ledger {
         amount: u64,
         expires_at_ms: u64,
     ) -> Result<Receipt> {
-        self.write(|tx| tx.prepare(Direction::Incoming, account, packet, amount, expires_at_ms))
+        let account = account.to_string();
+        self.submit(move |tx| {
+            tx.prepare(Direction::Incoming, &account, packet, amount, expires_at_ms)
+        })
     }
 
     /// We FULFILLed the peer's PREPARE: the reservation becomes a debit of its balance.
     pub fn fulfill_incoming(&self, account: &str, packet: PacketId) -> Result<Receipt> {
-        self.write(|tx| tx.fulfill(Direction::Incoming, account, packet))
+        let account = account.to_string();
+        self.submit(move |tx| tx.fulfill(Direction::Incoming, &account, packet))
     }
 
     /// We REJECTed the peer's PREPARE: release the reservation.
     pub fn reject_incoming(&self, account: &str, packet: PacketId) -> Result<Receipt> {
-        self.write(|tx| tx.reject(Direction::Incoming, account, packet))
+        let account = account.to_string();
+        self.submit(move |tx| tx.reject(Direction::Incoming, &account, packet))
     }
 
     /// We are about to send the peer a PREPARE of `amount`: reserve it.
@@ -159,29 +185,70 @@ impl Ledger {
         amount: u64,
         expires_at_ms: u64,
     ) -> Result<Receipt> {
-        self.write(|tx| tx.prepare(Direction::Outgoing, account, packet, amount, expires_at_ms))
+        let account = account.to_string();
+        self.submit(move |tx| {
+            tx.prepare(Direction::Outgoing, &account, packet, amount, expires_at_ms)
+        })
     }
 
     /// The peer FULFILLed our PREPARE: we owe it the amount (balance up). May report a due
     /// settlement.
     pub fn fulfill_outgoing(&self, account: &str, packet: PacketId) -> Result<Receipt> {
-        self.write(|tx| tx.fulfill(Direction::Outgoing, account, packet))
+        let account = account.to_string();
+        self.submit(move |tx| tx.fulfill(Direction::Outgoing, &account, packet))
     }
 
     /// The peer REJECTed our PREPARE (or it timed out): release the reservation.
     pub fn reject_outgoing(&self, account: &str, packet: PacketId) -> Result<Receipt> {
-        self.write(|tx| tx.reject(Direction::Outgoing, account, packet))
+        let account = account.to_string();
+        self.submit(move |tx| tx.reject(Direction::Outgoing, &account, packet))
+    }
+
+    /// A forwarded packet was fulfilled: commit its outgoing leg (we owe `out_account`) and its
+    /// incoming leg (`in_account` pays us) atomically, so a crash can never keep one without the
+    /// other. Returns (outgoing receipt, incoming receipt); a due settlement shows on the first.
+    pub fn fulfill_forward(
+        &self,
+        in_account: &str,
+        in_packet: PacketId,
+        out_account: &str,
+        out_packet: PacketId,
+    ) -> Result<(Receipt, Receipt)> {
+        let (ia, oa) = (in_account.to_string(), out_account.to_string());
+        self.submit(move |tx| {
+            let out = tx.fulfill(Direction::Outgoing, &oa, out_packet)?;
+            let inc = tx.fulfill(Direction::Incoming, &ia, in_packet)?;
+            Ok((out, inc))
+        })
+    }
+
+    /// A forwarded packet was rejected (or timed out): release both legs atomically.
+    pub fn reject_forward(
+        &self,
+        in_account: &str,
+        in_packet: PacketId,
+        out_account: &str,
+        out_packet: PacketId,
+    ) -> Result<(Receipt, Receipt)> {
+        let (ia, oa) = (in_account.to_string(), out_account.to_string());
+        self.submit(move |tx| {
+            let out = tx.reject(Direction::Outgoing, &oa, out_packet)?;
+            let inc = tx.reject(Direction::Incoming, &ia, in_packet)?;
+            Ok((out, inc))
+        })
     }
 
     /// Admin deposit (the peer paid us outside ILP): balance up. Idempotent per `reference`.
     pub fn deposit(&self, account: &str, amount: u64, reference: &str) -> Result<Receipt> {
-        self.write(|tx| tx.deposit(account, amount, reference))
+        let (account, reference) = (account.to_string(), reference.to_string());
+        self.submit(move |tx| tx.deposit(&account, amount, &reference))
     }
 
     /// Admin withdrawal (we paid the peer outside ILP): balance down, never below
     /// `min_balance` counting pending reservations. Idempotent per `reference`.
     pub fn withdraw(&self, account: &str, amount: u64, reference: &str) -> Result<Receipt> {
-        self.write(|tx| tx.withdraw(account, amount, reference))
+        let (account, reference) = (account.to_string(), reference.to_string());
+        self.submit(move |tx| tx.withdraw(&account, amount, &reference))
     }
 
     /// Roll back every pending reservation whose packet expired at or before `now_ms`.
@@ -431,6 +498,8 @@ impl Ledger {
 pub struct LedgerTx<'a> {
     pub(crate) txn: &'a WriteTransaction,
     pub(crate) now_ms: u64,
+    /// Set by every write, so group commit knows whether a failed job left changes behind.
+    pub(crate) dirty: Cell<bool>,
 }
 
 impl LedgerTx<'_> {
@@ -449,6 +518,7 @@ impl LedgerTx<'_> {
     }
 
     pub(crate) fn put_account(&self, a: &Account) -> Result<()> {
+        self.dirty.set(true);
         let mut t = self.txn.open_table(ACCOUNTS)?;
         t.insert(a.id.as_str(), &encode(a)?[..])?;
         Ok(())
@@ -456,6 +526,7 @@ impl LedgerTx<'_> {
 
     /// Append a journal entry (id assigned here) and return its id.
     pub(crate) fn append(&self, mut e: Entry) -> Result<u64> {
+        self.dirty.set(true);
         let mut t = self.txn.open_table(JOURNAL)?;
         let id = t.last()?.map_or(1, |(k, _)| k.value() + 1);
         e.id = id;
@@ -635,6 +706,7 @@ impl LedgerTx<'_> {
             state: PacketState::Pending,
             prepared_at_ms: self.now_ms,
         };
+        self.dirty.set(true);
         self.txn
             .open_table(PENDING)?
             .insert(&key[..], &encode(&p)?[..])?;
@@ -672,6 +744,7 @@ impl LedgerTx<'_> {
         };
         match pending {
             Some(p) if p.account == account => {
+                self.dirty.set(true);
                 self.txn.open_table(PENDING)?.remove(&key[..])?;
                 let mut done = p.clone();
                 done.state = wanted;
@@ -807,6 +880,7 @@ impl LedgerTx<'_> {
             Some(p) if p == request => Ok(false),
             Some(_) => Err(LedgerError::IdempotencyConflict(key.to_string())),
             None => {
+                self.dirty.set(true);
                 t.insert(key, request)?;
                 Ok(true)
             }

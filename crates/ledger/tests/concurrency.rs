@@ -81,3 +81,34 @@ fn concurrent_on_disk() {
     let l = Ledger::open(dir.path().join("l.redb")).unwrap();
     l.audit().unwrap();
 }
+
+/// Operations that fail after writing, mixed into concurrent batches, leave no trace and do
+/// not disturb the operations committed with them.
+#[test]
+fn failed_operations_in_a_batch_leave_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("g.redb")).unwrap();
+    l.create_account("a", AccountConfig::prepaid("USD", 6))
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..6u64 {
+            let l = l.clone();
+            s.spawn(move || {
+                for i in 0..30u64 {
+                    let ok = l.deposit("a", 1, &format!("ok-{t}-{i}"));
+                    assert!(ok.is_ok());
+                    let bad = l.submit(move |tx| {
+                        tx.deposit("a", 1_000, &format!("bad-{t}-{i}"))?;
+                        Err::<(), _>(LedgerError::InvalidAmount("fails after writing".into()))
+                    });
+                    assert!(matches!(bad, Err(LedgerError::InvalidAmount(_))));
+                }
+            });
+        }
+    });
+    assert_eq!(l.account("a").unwrap().unwrap().balance, 180);
+    let t = l.audit().unwrap();
+    assert_eq!(t.net_deposits, 180);
+    // A failed deposit's idempotency key was rolled back too: it can be used again.
+    assert!(!l.deposit("a", 7, "bad-0-0").unwrap().is_replay());
+}

@@ -1,0 +1,164 @@
+//! Group commit: single operations from many threads are queued to one committer thread, which
+//! runs every queued operation in one write transaction and makes them durable with a single
+//! fsync. Each caller still gets its answer only after its change is on disk, so the kill -9
+//! guarantee is unchanged; under concurrency throughput grows with the batch size.
+//!
+//! An operation that fails without having written anything simply reports its error (it changed
+//! nothing). One that fails after writing (rare: e.g. an overflow) makes the committer abort the
+//! transaction, answer that operation with its error and rerun the rest of the batch.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::thread::JoinHandle;
+
+use redb::Database;
+
+use crate::error::{LedgerError, Result};
+use crate::store::{LedgerTx, now_ms};
+
+/// Most operations committed together.
+const MAX_BATCH: usize = 512;
+
+pub(crate) trait Job: Send {
+    /// Run inside the batch transaction; `true` on success.
+    fn run(&mut self, tx: &mut LedgerTx<'_>) -> bool;
+    /// Deliver the result, given how the commit went.
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
+}
+
+struct Typed<T, F> {
+    f: F,
+    result: Option<Result<T>>,
+    reply: SyncSender<Result<T>>,
+}
+
+impl<T, F> Job for Typed<T, F>
+where
+    T: Send,
+    F: Fn(&mut LedgerTx<'_>) -> Result<T> + Send,
+{
+    fn run(&mut self, tx: &mut LedgerTx<'_>) -> bool {
+        let r = (self.f)(tx);
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
+        let r = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Err(msg)) => Err(LedgerError::Store(msg)),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (None, Ok(())) => Err(LedgerError::Store("operation was not run".into())),
+        };
+        // The caller may have gone away; nothing to do then.
+        let _ = self.reply.send(r);
+    }
+}
+
+/// The committer thread and the queue to it. Dropping the last handle stops and joins it, so
+/// the database file is closed when the last `Ledger` clone is gone.
+pub(crate) struct Group {
+    sender: Option<Sender<Box<dyn Job>>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Group {
+    pub(crate) fn start(db: Arc<Database>) -> Result<Group> {
+        let (sender, rx) = mpsc::channel::<Box<dyn Job>>();
+        let handle = std::thread::Builder::new()
+            .name("ledger-commit".into())
+            .spawn(move || committer(db, rx))
+            .map_err(|e| LedgerError::Store(format!("cannot start the committer thread: {e}")))?;
+        Ok(Group {
+            sender: Some(sender),
+            handle: Some(handle),
+        })
+    }
+
+    pub(crate) fn submit<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut LedgerTx<'_>) -> Result<T> + Send + 'static,
+    {
+        let stopped = || LedgerError::Store("the ledger committer thread stopped".into());
+        let (reply, rx) = mpsc::sync_channel(1);
+        let job = Box::new(Typed {
+            f,
+            result: None,
+            reply,
+        });
+        self.sender
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        rx.recv().map_err(|_| stopped())?
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.sender.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn committer(db: Arc<Database>, rx: Receiver<Box<dyn Job>>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        run_batch(&db, jobs);
+    }
+}
+
+fn run_batch(db: &Database, mut jobs: Vec<Box<dyn Job>>) {
+    loop {
+        let txn = match db.begin_write() {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = e.to_string();
+                for j in jobs {
+                    j.finish(Err(msg.clone()));
+                }
+                return;
+            }
+        };
+        let mut poisoned = None;
+        {
+            let mut tx = LedgerTx {
+                txn: &txn,
+                now_ms: now_ms(),
+                dirty: Cell::new(false),
+            };
+            for (i, j) in jobs.iter_mut().enumerate() {
+                tx.dirty.set(false);
+                if !j.run(&mut tx) && tx.dirty.get() {
+                    poisoned = Some(i);
+                    break;
+                }
+            }
+        }
+        if let Some(i) = poisoned {
+            let _ = txn.abort();
+            jobs.remove(i).finish(Ok(()));
+            if jobs.is_empty() {
+                return;
+            }
+            continue;
+        }
+        let commit = txn.commit().map_err(|e| e.to_string());
+        for j in jobs {
+            j.finish(commit.clone());
+        }
+        return;
+    }
+}
