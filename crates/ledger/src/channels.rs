@@ -71,6 +71,8 @@ pub struct ClaimReceipt {
 pub struct SentClaim {
     /// The claim to deliver to the peer.
     pub claim: Claim,
+    /// What this settlement paid (the claim's cumulative minus the previous one).
+    pub amount: u64,
     pub receipt: Receipt,
 }
 
@@ -127,6 +129,18 @@ impl Ledger {
             idempotency_key.to_string(),
         );
         self.submit(move |tx| tx.send_claim(&account, amount, &keys, &key))
+    }
+
+    /// Settle whatever is due on `account` right now (balance above the settle threshold, down
+    /// to `settle_to`), computed inside the transaction, so concurrent or repeated calls never
+    /// pay a stale amount twice. `Ok(None)` when nothing is due.
+    pub fn send_due_claim(
+        &self,
+        account: &str,
+        keys: &nostr::key::Keys,
+    ) -> Result<Option<SentClaim>> {
+        let (account, keys) = (account.to_string(), keys.clone());
+        self.submit(move |tx| tx.send_due_claim(&account, &keys))
     }
 
     /// Accept a claim from the peer of `account`: verify it, and credit the newly claimed amount
@@ -238,6 +252,7 @@ impl LedgerTx<'_> {
                 .ok_or_else(|| LedgerError::Corrupt(format!("no claim under key {key:?}")))?;
             return Ok(SentClaim {
                 claim,
+                amount,
                 receipt: Receipt {
                     account: a,
                     journal_id: None,
@@ -290,7 +305,31 @@ impl LedgerTx<'_> {
             (-amt, 0, 0),
             Some(format!("channel {} seq {seq}", c.id)),
         )?;
-        Ok(SentClaim { claim, receipt })
+        Ok(SentClaim {
+            claim,
+            amount,
+            receipt,
+        })
+    }
+
+    /// See [`Ledger::send_due_claim`].
+    pub fn send_due_claim(
+        &mut self,
+        account: &str,
+        keys: &nostr::key::Keys,
+    ) -> Result<Option<SentClaim>> {
+        let Some(amount) = self.account(account)?.settlement_due() else {
+            return Ok(None);
+        };
+        if amount == 0 {
+            return Ok(None);
+        }
+        let seq = self
+            .channel_for(account, ChannelRole::Payer)?
+            .ok_or_else(|| LedgerError::NoChannel(account.to_string()))?
+            .seq;
+        self.send_claim(account, amount, keys, &format!("due:{account}:{}", seq + 1))
+            .map(Some)
     }
 
     fn claim_for_key(&self, idempotency_key: &str) -> Result<Option<Claim>> {

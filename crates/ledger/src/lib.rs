@@ -44,12 +44,28 @@
 //! ledger.totals() / audit()  -> Totals   (audit replays the journal against the state)
 //! ledger.settlements_due()   -> Vec<SettlementDue>   (Receipt.settlement_due on crossing)
 //! ledger.open_channel(acct, ChannelRole, payer, payee, capacity) / channel_for(acct, role)
-//! ledger.send_claim(acct, amount, &keys, idempotency_key) -> SentClaim { claim, receipt }
+//! ledger.send_claim(acct, amount, &keys, idempotency_key) -> SentClaim { claim, amount, receipt }
+//! ledger.send_due_claim(acct, &keys) -> Option<SentClaim>   (amount computed in the txn)
 //! ledger.receive_claim(acct, &claim) -> ClaimReceipt { credited, receipt }
 //! Claim::{sign, verify, digest, to_json, from_json, to_bytes, from_bytes}, ChannelId::derive
 //! trait SettlementEngine { setup_account, send_settlement(acct, Quantity, key), receive_message }
 //! LocalClaimEngine::new(ledger, keys).register_peer(acct, peer_xonly) / settle(acct, amount)
+//!   / settle_due(acct) -> Option<Settlement { committed, message }> / latest_message(acct)
+//! ledger.submit(move |tx| ...)   like write(), but group-committed ('static + Fn closure)
 //! ```
+//!
+//! # Durability, concurrency, blocking
+//!
+//! Every call returns only after its change is durable (redb `Durability::Immediate`, one
+//! fsync). Single operations (`prepare_*`, `fulfill_*`, `reject_*`, `*_forward`, `deposit`,
+//! `withdraw`, claims, `submit`) go through **group commit**: one committer thread runs all
+//! operations queued by concurrent callers in one transaction with one fsync, so throughput
+//! grows with concurrency. `write` runs its closure in its own transaction on the calling
+//! thread (any closure, no `'static` needed). All calls block for an fsync (milliseconds):
+//! from async code call them inside `tokio::task::spawn_blocking`.
+//!
+//! After a restart call `expire_pending(now_ms())` (or `abort_all_pending()` when no in-flight
+//! packet can still be answered) before serving packets.
 //!
 //! Packet ids are chosen by the caller ([`PacketId::derive`]) so retries are idempotent:
 //! repeating a fulfill or reject changes nothing; a second prepare with the same id fails with

@@ -169,6 +169,19 @@ impl LocalClaimEngine {
         self.send_settlement(account, Quantity::new(amount, acc.config.asset_scale), &key)
     }
 
+    /// Settle what is due on `account` now (see [`Ledger::send_due_claim`]): the message to
+    /// deliver to the peer, or `None` when nothing is due. Safe to call from several tasks at
+    /// once and to retry periodically.
+    pub fn settle_due(&self, account: &str) -> Result<Option<Settlement>> {
+        Ok(self
+            .ledger
+            .send_due_claim(account, &self.keys)?
+            .map(|sent| Settlement {
+                committed: Quantity::new(sent.amount, sent.claim.asset_scale),
+                message: EngineMessage::Claim { claim: sent.claim }.to_bytes(),
+            }))
+    }
+
     /// The latest claim we sent on `account` as a message, to resend after a reconnect or a
     /// crash (claims are cumulative, so the latest covers every earlier one).
     pub fn latest_message(&self, account: &str) -> Result<Option<Vec<u8>>> {

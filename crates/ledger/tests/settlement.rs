@@ -165,3 +165,48 @@ fn hello_cannot_take_over_a_channel() {
     assert!(eb.receive_message("A", &s.message).is_err());
     assert_eq!(lb.journal(1, 1000).unwrap().len(), before);
 }
+
+/// Many tasks noticing the same due settlement at once pay it exactly once.
+#[test]
+fn concurrent_settle_due_pays_once() {
+    let (ka, kb) = (Keys::generate(), Keys::generate());
+    let (la, lb) = (Ledger::temporary().unwrap(), Ledger::temporary().unwrap());
+    la.create_account(
+        "B",
+        AccountConfig::credit("USD", 6, 0).with_settlement(100, 20),
+    )
+    .unwrap();
+    lb.create_account("A", AccountConfig::credit("USD", 6, 10_000))
+        .unwrap();
+    let ea = LocalClaimEngine::new(la.clone(), ka.clone());
+    let eb = LocalClaimEngine::new(lb.clone(), kb.clone());
+    ea.register_peer("B", eb.pubkey()).unwrap();
+    eb.register_peer("A", ea.pubkey()).unwrap();
+    assert!(ea.settle_due("B").unwrap().is_none(), "nothing is due yet");
+    la.prepare_outgoing("B", PacketId::from_u64(1), 170, FAR)
+        .unwrap();
+    la.fulfill_outgoing("B", PacketId::from_u64(1)).unwrap();
+    lb.prepare_incoming("A", PacketId::from_u64(1), 170, FAR)
+        .unwrap();
+    lb.fulfill_incoming("A", PacketId::from_u64(1)).unwrap();
+    let sent: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| ea.settle_due("B").unwrap()))
+            .collect();
+        hs.into_iter().filter_map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(sent.len(), 1, "exactly one task settles");
+    assert_eq!(sent[0].committed, Quantity::new(150, 6));
+    assert_eq!(la.account("B").unwrap().unwrap().balance, 20);
+    assert_eq!(
+        eb.receive_message("A", &sent[0].message)
+            .unwrap()
+            .credited
+            .amount,
+        150
+    );
+    assert_eq!(
+        la.account("B").unwrap().unwrap().balance + lb.account("A").unwrap().unwrap().balance,
+        0
+    );
+}
