@@ -56,3 +56,25 @@ fn stream_packet_fixtures() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert_eq!(enc_total, 51);
 }
+
+/// The `frame:stream_receipt` vector carries a receipt signed with the all-zero secret
+/// (nonce 0, stream 1, total 500); check it with the receipt verifier.
+#[test]
+fn fixture_receipt_verifies() {
+    use tollcast_wire::stream::{Frame, Receipt};
+    let fx = fixtures()
+        .into_iter()
+        .find(|f| f["name"] == "frame:stream_receipt")
+        .unwrap();
+    let p =
+        StreamPacket::decode_slice(&B64.decode(fx["buffer"].as_str().unwrap()).unwrap()).unwrap();
+    let Frame::StreamReceipt(f) = &p.frames[0] else {
+        panic!("receipt frame")
+    };
+    let r = Receipt::verify(&f.receipt, &[0u8; 32]).unwrap();
+    assert_eq!(
+        (r.nonce, r.stream_id, r.total_received),
+        ([0u8; 16], 1, 500)
+    );
+    assert!(Receipt::verify(&f.receipt, &[1u8; 32]).is_err());
+}

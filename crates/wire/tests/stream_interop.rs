@@ -365,3 +365,61 @@ fn stream_server_tokens_interop() {
     println!("CONFORMANCE stream server-token interop: {ok}/{T}");
     assert_eq!(ok, T);
 }
+
+#[test]
+fn stream_receipts_interop() {
+    let mut peer = Peer::start();
+    let mut rng = StdRng::seed_from_u64(39);
+    const R: usize = 100;
+    let mut cases = Vec::new();
+    let mut reqs = Vec::new();
+    for i in 0..R {
+        let secret: [u8; 32] = rng.random();
+        let receipt = Receipt {
+            nonce: rng.random(),
+            stream_id: rng.random(),
+            total_received: rand_u64(&mut rng),
+        };
+        if i % 2 == 0 {
+            // Rust signs, JS verifies.
+            reqs.push(json!({"op": "receiptVerify", "hex": hex::encode(receipt.sign(&secret)), "secret": B64.encode(secret)}));
+        } else {
+            // JS signs, Rust verifies.
+            reqs.push(json!({"op": "receiptCreate", "nonce": B64.encode(receipt.nonce), "streamId": receipt.stream_id,
+                "totalReceived": receipt.total_received.to_string(), "secret": B64.encode(secret)}));
+        }
+        cases.push((secret, receipt));
+    }
+    let replies = peer.batch(reqs);
+    let mut ok = 0;
+    for (i, (r, (secret, receipt))) in replies.iter().zip(&cases).enumerate() {
+        let good = if i % 2 == 0 {
+            r["ok"] == true
+                && r["nonce"] == B64.encode(receipt.nonce)
+                && r["streamId"] == receipt.stream_id
+                && r["totalReceived"]
+                    .as_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    == Some(receipt.total_received)
+        } else {
+            let bytes = hex::decode(r["hex"].as_str().unwrap_or_default()).unwrap();
+            Receipt::verify(&bytes, secret) == Ok(*receipt)
+                && bytes == receipt.sign(secret)
+                && Receipt::verify(&bytes, &[0; 32]).is_err()
+        };
+        ok += usize::from(good);
+    }
+    // A receipt signed with another secret is refused by JS too.
+    let forged = Receipt {
+        nonce: [1; 16],
+        stream_id: 1,
+        total_received: 5,
+    }
+    .sign(&[2; 32]);
+    let r = peer.batch(vec![
+        json!({"op": "receiptVerify", "hex": hex::encode(forged), "secret": B64.encode([3u8; 32])}),
+    ]);
+    assert_eq!(r[0]["ok"], false);
+    println!("CONFORMANCE stream receipt interop: {ok}/{R}");
+    assert_eq!(ok, R);
+}

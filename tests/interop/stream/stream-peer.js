@@ -13,12 +13,15 @@
 //            (one packet: StreamMoney + StreamData of dataLen bytes; median of 5 rounds)
 //   tokenOpen {serverSecret, token}   open a server token as ilp-protocol-stream's pool does
 //   tokenIssue {serverSecret, tag}    Server#generateAddressAndSecret on a real JS Server
+//   receiptCreate {nonce, streamId, totalReceived, secret}  RFC 0039 receipt -> {hex}
+//   receiptVerify {hex, secret}       -> {nonce, streamId, totalReceived} or error
 const readline = require('readline');
 const crypto = require('crypto');
 const Long = require('long');
 const { Reader } = require('oer-utils');
 const P = require('ilp-protocol-stream/dist/src/packet');
 const C = require('ilp-protocol-stream/dist/src/crypto');
+const R = require('ilp-protocol-stream/dist/src/util/receipt');
 
 const u = (s) => Long.fromString(String(s), true);
 const b64 = (s) => Buffer.from(s, 'base64');
@@ -188,6 +191,12 @@ async function handle(req) {
     case 'bench': return bench(req);
     case 'tokenOpen': return openToken(req);
     case 'tokenIssue': return issueToken(req);
+    case 'receiptCreate': return { hex: R.createReceipt({ nonce: b64(req.nonce), streamId: req.streamId,
+      totalReceived: req.totalReceived, secret: b64(req.secret) }).toString('hex') };
+    case 'receiptVerify': {
+      const r = R.verifyReceipt(Buffer.from(req.hex, 'hex'), b64(req.secret));
+      return { nonce: r.nonce.toString('base64'), streamId: Number(r.streamId), totalReceived: r.totalReceived.toString() };
+    }
     default: throw new Error(`unknown op ${req.op}`);
   }
 }

@@ -61,6 +61,9 @@ pub enum StreamError {
     /// A JSON value did not describe a valid STREAM packet (see [`crate::stream::StreamPacket::from_json`]).
     #[error("invalid STREAM packet JSON: {0}")]
     Json(String),
+    /// A STREAM receipt is malformed or its HMAC does not verify.
+    #[error("invalid STREAM receipt: {0}")]
+    InvalidReceipt(&'static str),
     /// A connection token in an ILP address could not be opened with this server secret.
     #[error("invalid STREAM connection token: {0}")]
     InvalidToken(&'static str),

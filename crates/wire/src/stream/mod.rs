@@ -8,6 +8,7 @@
 //!   packet `data` in one step, encrypting in place.
 //! - [`ServerSecret`]: stateless server addresses and shared secrets, compatible with
 //!   ilp-protocol-stream's `generateAddressAndSecret`.
+//! - [`Receipt`]: STREAM receipts (RFC 0039) as carried in `StreamReceipt` frames.
 //! - JSON in the shape of the RFC test vectors ([`StreamPacket::to_json`]).
 //!
 //! Wire-compatible with ilp-protocol-stream 2.7 and interledger-rs.
@@ -37,6 +38,7 @@ mod frame;
 mod json;
 mod oer_io;
 mod packet;
+mod receipt;
 mod token;
 
 pub use crypto::{
@@ -52,6 +54,7 @@ pub use frame::{
     StreamMoneyBlockedFrame, StreamMoneyFrame, StreamReceiptFrame,
 };
 pub use packet::{IlpPacketType, STREAM_VERSION, StreamPacket};
+pub use receipt::{RECEIPT_LEN, RECEIPT_VERSION, Receipt};
 pub use token::{
     ConnectionCredentials, ConnectionOptions, ConnectionToken, ServerSecret, TOKEN_NONCE_LEN,
     connection_token_from_destination,
