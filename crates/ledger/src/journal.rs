@@ -92,3 +92,38 @@ impl Totals {
                 + self.settlements_received
     }
 }
+
+/// Running sums of the journal by kind, stored next to it so [`Totals`] needs no replay.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Sums {
+    pub net_deposits: i128,
+    pub fulfilled_incoming: i128,
+    pub fulfilled_outgoing: i128,
+    pub settlements_sent: i128,
+    pub settlements_received: i128,
+}
+
+impl Sums {
+    pub(crate) fn add(&mut self, kind: EntryKind, direction: Option<Direction>, amount: u64) {
+        let a = i128::from(amount);
+        match (kind, direction) {
+            (EntryKind::Fulfill, Some(Direction::Incoming)) => self.fulfilled_incoming += a,
+            (EntryKind::Fulfill, Some(Direction::Outgoing)) => self.fulfilled_outgoing += a,
+            (EntryKind::Deposit, _) => self.net_deposits += a,
+            (EntryKind::Withdrawal, _) => self.net_deposits -= a,
+            (EntryKind::SettlementSent, _) => self.settlements_sent += a,
+            (EntryKind::SettlementReceived, _) => self.settlements_received += a,
+            _ => {}
+        }
+    }
+
+    pub(crate) fn of(t: &Totals) -> Sums {
+        Sums {
+            net_deposits: t.net_deposits,
+            fulfilled_incoming: t.fulfilled_incoming,
+            fulfilled_outgoing: t.fulfilled_outgoing,
+            settlements_sent: t.settlements_sent,
+            settlements_received: t.settlements_received,
+        }
+    }
+}

@@ -299,3 +299,13 @@ fn digest_layout_is_stable() {
     let want: [u8; 32] = h.finalize().into();
     assert_eq!(Claim::digest(&ch, "USD", 6, 1234, 7), want);
 }
+
+proptest::proptest! {
+    /// Arbitrary bytes never panic the parsers.
+    #[test]
+    fn parsers_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+        let _ = Claim::from_bytes(&bytes);
+        let _ = Claim::from_json(&bytes);
+        let _ = tollcast_ledger::EngineMessage::from_bytes(&bytes);
+    }
+}

@@ -231,6 +231,8 @@ proptest! {
         let t2 = l.audit().unwrap();
         prop_assert_eq!(t2.balance, t.balance);
         prop_assert_eq!((t2.pending_incoming, t2.pending_outgoing), (0, 0));
+        // The running totals agree with the full replay.
+        prop_assert_eq!(l.totals().unwrap(), t2);
     }
 }
 
