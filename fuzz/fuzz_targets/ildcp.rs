@@ -13,10 +13,14 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again, req);
     }
     if let Ok(resp) = Response::decode(input) {
-        let again = Response::decode(resp.encode()).expect("re-encoded IL-DCP response must decode");
+        let again =
+            Response::decode(resp.encode()).expect("re-encoded IL-DCP response must decode");
         assert_eq!(again, resp);
     }
     if let Ok(resp) = Response::decode_data(data) {
-        assert_eq!(Response::decode_data(&resp.encode_data()).as_ref(), Ok(&resp));
+        assert_eq!(
+            Response::decode_data(&resp.encode_data()).as_ref(),
+            Ok(&resp)
+        );
     }
 });
