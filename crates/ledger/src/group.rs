@@ -20,6 +20,40 @@ use crate::store::{LedgerTx, now_ms};
 /// Most operations committed together.
 const MAX_BATCH: usize = 512;
 
+thread_local! {
+    /// Set while this thread runs ledger transaction closures (a `write` closure, or always on
+    /// the committer thread). A ledger write from there would wait for its own transaction.
+    static IN_TXN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Refuse a nested write instead of deadlocking.
+pub(crate) fn check_not_nested() -> Result<()> {
+    if IN_TXN.with(Cell::get) {
+        return Err(LedgerError::Store(
+            "a ledger write was called from inside a transaction closure; use the `tx` methods \
+             there instead"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Marks the current thread as inside a transaction until dropped.
+pub(crate) struct NestGuard(bool);
+
+impl NestGuard {
+    pub(crate) fn enter() -> NestGuard {
+        NestGuard(IN_TXN.with(|c| c.replace(true)))
+    }
+}
+
+impl Drop for NestGuard {
+    fn drop(&mut self) {
+        let prev = self.0;
+        IN_TXN.with(|c| c.set(prev));
+    }
+}
+
 pub(crate) trait Job: Send {
     /// Run inside the batch transaction; `true` on success.
     fn run(&mut self, tx: &mut LedgerTx<'_>) -> bool;
@@ -82,6 +116,7 @@ impl Group {
         T: Send + 'static,
         F: Fn(&mut LedgerTx<'_>) -> Result<T> + Send + 'static,
     {
+        check_not_nested()?;
         let stopped = || LedgerError::Store("the ledger committer thread stopped".into());
         let (reply, rx) = mpsc::sync_channel(1);
         let job = Box::new(Typed {
@@ -108,6 +143,7 @@ impl Drop for Group {
 }
 
 fn committer(db: Arc<Database>, rx: Receiver<Box<dyn Job>>) {
+    let _nest = NestGuard::enter();
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {

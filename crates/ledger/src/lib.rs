@@ -85,7 +85,8 @@ pub use claims::{ChannelId, Claim};
 pub use error::{ClaimError, LedgerError, Result};
 pub use journal::{Entry, EntryKind, Totals};
 pub use settlement::{
-    EngineMessage, EngineReply, LocalClaimEngine, Quantity, Settlement, SettlementEngine,
+    EngineMessage, EngineReply, LocalClaimEngine, PROTOCOL_DATA_NAME, Quantity, Settlement,
+    SettlementEngine,
 };
 pub use store::{Ledger, LedgerTx, now_ms};
 pub use types::{

@@ -11,6 +11,11 @@ use crate::claims::Claim;
 use crate::error::{LedgerError, Result};
 use crate::store::Ledger;
 
+/// BTP protocolData name under which settlement-engine messages ([`EngineMessage`] JSON,
+/// content type 2 = application/json) travel between peers. Distinct from M2M's
+/// `payment-channel-claim` (EIP-712 claims), so the two never get confused.
+pub const PROTOCOL_DATA_NAME: &str = "tollcast-settlement";
+
 /// An amount with its scale, as in RFC 0038 (`{"amount":"100","scale":9}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quantity {

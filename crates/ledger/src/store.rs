@@ -127,9 +127,14 @@ impl Ledger {
     /// Run `f` in one atomic, durable write transaction: either everything `f` did is committed
     /// or (on any error) nothing is. Use it to fulfill a forwarded packet's incoming and outgoing
     /// legs together.
+    ///
+    /// Inside the closure use only `tx` methods: calling a `Ledger` write method there returns
+    /// an error (it would otherwise wait for this very transaction).
     pub fn write<T>(&self, f: impl FnOnce(&mut LedgerTx<'_>) -> Result<T>) -> Result<T> {
+        crate::group::check_not_nested()?;
         let txn = self.db.begin_write()?;
         let result = {
+            let _nest = crate::group::NestGuard::enter();
             let mut tx = LedgerTx {
                 txn: &txn,
                 now_ms: now_ms(),

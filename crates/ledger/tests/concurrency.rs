@@ -112,3 +112,22 @@ fn failed_operations_in_a_batch_leave_no_trace() {
     // A failed deposit's idempotency key was rolled back too: it can be used again.
     assert!(!l.deposit("a", 7, "bad-0-0").unwrap().is_replay());
 }
+
+/// A ledger write inside a transaction closure is refused instead of deadlocking.
+#[test]
+fn nested_writes_are_refused() {
+    let l = Ledger::temporary().unwrap();
+    l.create_account("a", AccountConfig::prepaid("USD", 6))
+        .unwrap();
+    let inner = l.clone();
+    let r = l.write(|_tx| inner.deposit("a", 1, "nested"));
+    assert!(matches!(r, Err(LedgerError::Store(ref m)) if m.contains("inside a transaction")));
+    let inner = l.clone();
+    let r = l.submit(move |_tx| inner.deposit("a", 1, "nested2"));
+    assert!(matches!(r, Err(LedgerError::Store(ref m)) if m.contains("inside a transaction")));
+    // Reads are fine, and the ledger still works afterwards.
+    let inner = l.clone();
+    assert!(l.write(|_tx| inner.account("a")).unwrap().is_some());
+    l.deposit("a", 1, "after").unwrap();
+    assert_eq!(l.audit().unwrap().balance, 1);
+}
