@@ -1,6 +1,6 @@
 //! Ledger throughput: a PREPARE+FULFILL pair (two durable transactions, fsync each), a whole
-//! forwarded packet (prepare in + prepare out + one atomic fulfill of both legs), the same
-//! in memory, and claim signing/verification.
+//! forwarded packet (both legs reserved atomically, then both committed atomically), the same
+//! with 16 threads sharing group commits, in memory, and claim signing/verification.
 //!
 //! Run: `cargo bench -p tollcast-ledger --bench ledger`
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use nostr::key::Keys;
-use tollcast_ledger::{AccountConfig, ChannelId, Claim, Direction, Ledger, PacketId};
+use tollcast_ledger::{AccountConfig, ChannelId, Claim, Ledger, PacketId};
 
 fn setup(l: &Ledger) {
     l.create_account("in", AccountConfig::credit("USD", 6, u64::MAX / 4))
@@ -30,21 +30,18 @@ fn pairs(c: &mut Criterion, name: &str, l: &Ledger) {
             black_box(l.fulfill_incoming("in", id).unwrap());
         })
     });
-    c.bench_function(&format!("{name}/forward (3 txns)"), |b| {
-        b.iter(|| {
-            n += 1;
-            let id = PacketId::from_u64(n);
-            l.prepare_incoming("in", id, 10, u64::MAX).unwrap();
-            l.prepare_outgoing("out", id, 9, u64::MAX).unwrap();
-            black_box(
-                l.write(|tx| {
-                    tx.fulfill(Direction::Outgoing, "out", id)?;
-                    tx.fulfill(Direction::Incoming, "in", id)
-                })
-                .unwrap(),
-            );
-        })
-    });
+    c.bench_function(
+        &format!("{name}/forward (prepare_forward+fulfill_forward)"),
+        |b| {
+            b.iter(|| {
+                n += 1;
+                let id = PacketId::from_u64(n);
+                l.prepare_forward("in", id, 10, u64::MAX, "out", id, 9, u64::MAX)
+                    .unwrap();
+                black_box(l.fulfill_forward("in", id, "out", id).unwrap());
+            })
+        },
+    );
 }
 
 /// `threads` threads each doing PREPARE+FULFILL pairs; reports time per pair (all threads).

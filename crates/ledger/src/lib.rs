@@ -36,7 +36,9 @@
 //! ledger.prepare_incoming(acct, PacketId, amount, expires_at_ms) -> Receipt
 //! ledger.fulfill_incoming(acct, PacketId) / reject_incoming(acct, PacketId)
 //! ledger.prepare_outgoing / fulfill_outgoing / reject_outgoing  (same shapes)
-//! ledger.fulfill_forward(in_acct, in_id, out_acct, out_id) / reject_forward(..)  both legs, atomic
+//! ledger.prepare_forward(in_acct, in_id, in_amt, in_exp, out_acct, out_id, out_amt, out_exp)
+//!   -> (in receipt, out receipt); then fulfill_forward(in_acct, in_id, out_acct, out_id)
+//!   -> (out receipt, in receipt) or reject_forward(..): both legs always move together
 //! ledger.write(|tx| { tx.fulfill(Outgoing, ..)?; tx.fulfill(Incoming, ..) })   any atomic batch
 //! ledger.expire_pending(now_ms) / abort_all_pending()  roll back unanswered packets (startup!)
 //! ledger.deposit(acct, amount, reference) / withdraw(..)   idempotent per reference

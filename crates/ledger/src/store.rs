@@ -222,6 +222,41 @@ impl Ledger {
         self.submit(move |tx| tx.reject(Direction::Outgoing, &account, packet))
     }
 
+    /// Reserve both legs of a packet we forward, atomically: `in_amount` from `in_account`
+    /// (the peer that sent it; fails with `InsufficientBalance` → T04) and `out_amount` to
+    /// `out_account` (the next hop). Either both reservations exist or neither does.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_forward(
+        &self,
+        in_account: &str,
+        in_packet: PacketId,
+        in_amount: u64,
+        in_expires_at_ms: u64,
+        out_account: &str,
+        out_packet: PacketId,
+        out_amount: u64,
+        out_expires_at_ms: u64,
+    ) -> Result<(Receipt, Receipt)> {
+        let (ia, oa) = (in_account.to_string(), out_account.to_string());
+        self.submit(move |tx| {
+            let inc = tx.prepare(
+                Direction::Incoming,
+                &ia,
+                in_packet,
+                in_amount,
+                in_expires_at_ms,
+            )?;
+            let out = tx.prepare(
+                Direction::Outgoing,
+                &oa,
+                out_packet,
+                out_amount,
+                out_expires_at_ms,
+            )?;
+            Ok((inc, out))
+        })
+    }
+
     /// A forwarded packet was fulfilled: commit its outgoing leg (we owe `out_account`) and its
     /// incoming leg (`in_account` pays us) atomically, so a crash can never keep one without the
     /// other. Returns (outgoing receipt, incoming receipt); a due settlement shows on the first.

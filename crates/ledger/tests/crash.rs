@@ -81,16 +81,23 @@ fn worker(l: &Ledger, engine: &LocalClaimEngine) {
         let roll = rng.random_range(0..100);
         if roll < 70 {
             let exp = now_ms() + 30_000;
-            report(
-                l.prepare_incoming("up", id, amount, exp)
-                    .unwrap()
-                    .journal_id,
-            );
-            report(
-                l.prepare_outgoing("down", id, amount - fee, exp)
-                    .unwrap()
-                    .journal_id,
-            );
+            if roll < 35 {
+                let (inc, out) = l
+                    .prepare_forward("up", id, amount, exp, "down", id, amount - fee, exp)
+                    .unwrap();
+                report(inc.journal_id.max(out.journal_id));
+            } else {
+                report(
+                    l.prepare_incoming("up", id, amount, exp)
+                        .unwrap()
+                        .journal_id,
+                );
+                report(
+                    l.prepare_outgoing("down", id, amount - fee, exp)
+                        .unwrap()
+                        .journal_id,
+                );
+            }
             if roll < 55 {
                 let (out, inc) = l.fulfill_forward("up", id, "down", id).unwrap();
                 report(out.journal_id.max(inc.journal_id));
