@@ -69,6 +69,43 @@
 //! After a restart call `expire_pending(now_ms())` (or `abort_all_pending()` when no in-flight
 //! packet can still be answered) before serving packets.
 //!
+//! # Settlement flow (what a connector does)
+//!
+//! 1. Per peer account, once: `engine.register_peer(acct, peer_xonly)` when the peer's key is
+//!    known (its Nostr pubkey), or send `engine.setup_account(acct)` (a hello) to the peer.
+//! 2. When a receipt carries `settlement_due` (or periodically, for every
+//!    `ledger.settlements_due()`): `engine.settle_due(acct)` → send `settlement.message` to the
+//!    peer as BTP protocolData [`PROTOCOL_DATA_NAME`] (content type 2, JSON).
+//! 3. On that protocolData from a peer: `engine.receive_message(acct, data)` — credits the
+//!    account once; forged, replayed or stale claims are refused and change nothing.
+//! 4. On reconnect: resend `engine.latest_message(acct)` (claims are cumulative, so the latest
+//!    one makes up for any message lost in a crash; the peer credits only the difference).
+//!
+//! ```
+//! use nostr::key::Keys;
+//! use tollcast_ledger::*;
+//!
+//! let (a, b) = (Ledger::temporary()?, Ledger::temporary()?);
+//! a.create_account("b", AccountConfig::credit("USD", 6, 0).with_settlement(100, 0))?;
+//! b.create_account("a", AccountConfig::credit("USD", 6, 1_000))?;
+//! let (ea, eb) = (LocalClaimEngine::new(a.clone(), Keys::generate()),
+//!                 LocalClaimEngine::new(b.clone(), Keys::generate()));
+//! ea.register_peer("b", eb.pubkey())?;
+//! eb.register_peer("a", ea.pubkey())?;
+//! // a forwards a 150-unit packet to b: a owes b 150, above a's threshold of 100.
+//! let id = PacketId::derive(&[b"example"]);
+//! b.prepare_incoming("a", id, 150, u64::MAX)?;
+//! b.fulfill_incoming("a", id)?;
+//! a.prepare_outgoing("b", id, 150, u64::MAX)?;
+//! let due = a.fulfill_outgoing("b", id)?.settlement_due.expect("threshold crossed");
+//! assert_eq!(due.amount, 150);
+//! let settlement = ea.settle_due("b")?.expect("something is due");
+//! let got = eb.receive_message("a", &settlement.message)?;
+//! assert_eq!(got.credited.amount, 150);
+//! assert_eq!(a.account("b")?.unwrap().balance + b.account("a")?.unwrap().balance, 0);
+//! # Ok::<(), LedgerError>(())
+//! ```
+//!
 //! Packet ids are chosen by the caller ([`PacketId::derive`]) so retries are idempotent:
 //! repeating a fulfill or reject changes nothing; a second prepare with the same id fails with
 //! `DuplicatePacket`; fulfilling a rejected/expired packet fails with `PacketFinished`.
