@@ -9,7 +9,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use tollcast_wire::ilp::{Packet, Prepare};
 use tollcast_wire::stream::{
-    IlpPacketType, StreamDataFrame, StreamKeys, StreamMoneyFrame, StreamPacket,
+    ConnectionOptions, IlpPacketType, ServerSecret, StreamDataFrame, StreamKeys, StreamMoneyFrame,
+    StreamPacket,
 };
 
 fn run(args: &[&str], stdin: &str) -> Output {
@@ -182,4 +183,49 @@ fn bad_input_exits_1_with_a_clear_message() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(msg), "{args:?}: stderr {err:?} lacks {msg:?}");
     }
+}
+
+#[test]
+fn decodes_with_a_server_secret_via_the_destination_token() {
+    let server_secret = [11u8; 32];
+    let server = ServerSecret::new(server_secret);
+    let opts = ConnectionOptions {
+        connection_tag: Some("viewer-7".into()),
+        receipt: None,
+    };
+    let creds = server.generate_address_and_secret("g.tollcast.recv", &opts);
+    let keys = StreamKeys::from_shared_secret(&creds.shared_secret);
+    let data = sample().encrypt_and_encode(&keys);
+    let prepare = Prepare {
+        amount: 100,
+        expires_at: SystemTime::now() + Duration::from_secs(30),
+        execution_condition: keys.condition(&data),
+        destination: creds.destination_account.parse().unwrap(),
+        data: data.into(),
+    };
+    let hex_packet = hex::encode(Packet::Prepare(prepare).encode());
+    let args = [
+        "stream",
+        "decode",
+        "--server-secret",
+        &B64.encode(server_secret),
+        &hex_packet,
+    ];
+    let out = stdout_json(&run(&args, ""));
+    assert_eq!(out["packet"], sample().to_json());
+    assert_eq!(out["connection"]["connectionTag"], "viewer-7");
+    assert_eq!(out["ilp"]["conditionMatchesData"], true);
+    // Another server's secret finds no token.
+    let o = run(
+        &[
+            "stream",
+            "decode",
+            "--server-secret",
+            &B64.encode([12u8; 32]),
+            &hex_packet,
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no segment of the destination"));
 }

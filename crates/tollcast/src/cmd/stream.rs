@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use serde_json::{Value, json};
 use tollcast_wire::ilp;
-use tollcast_wire::stream::{IlpPacketType, StreamKeys, StreamPacket};
+use tollcast_wire::stream::{IlpPacketType, ServerSecret, StreamKeys, StreamPacket};
 
 #[derive(clap::Args)]
 #[command(
@@ -34,8 +34,13 @@ enum Sub {
     /// (nonce || tag || ciphertext). Use `-` to read the hex from stdin.
     Decode {
         /// The connection's shared secret, base64 (as returned by SPSP `shared_secret`).
-        #[arg(long, required_unless_present = "plain")]
+        #[arg(long, required_unless_present_any = ["plain", "server_secret"])]
         secret: Option<String>,
+        /// Instead of --secret: the receiver's 32-byte server secret (base64). The shared
+        /// secret is then derived from the connection token in the ILP PREPARE's destination
+        /// (addresses issued by a tollcast or ilp-protocol-stream receiver).
+        #[arg(long, conflicts_with_all = ["secret", "plain"])]
+        server_secret: Option<String>,
         /// Treat INPUT as STREAM data even if it also parses as an ILP packet.
         #[arg(long)]
         raw: bool,
@@ -66,6 +71,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Sub::Decode {
             secret,
+            server_secret,
             raw,
             plain,
             input,
@@ -75,6 +81,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 let p = StreamPacket::decode(bytes.into())
                     .context("not a valid plaintext STREAM packet")?;
                 json!({ "packet": p.to_json() })
+            } else if let Some(server_secret) = server_secret {
+                let (shared, connection) = secret_from_destination(&server_secret, &bytes)?;
+                let mut out = decode(&StreamKeys::from_shared_secret(&shared), bytes, false)?;
+                out["connection"] = connection;
+                out
             } else {
                 let keys = StreamKeys::from_shared_secret(&parse_secret(secret.as_deref())?);
                 decode(&keys, bytes, raw)?
@@ -166,6 +177,33 @@ fn decode(keys: &StreamKeys, bytes: Vec<u8>, raw: bool) -> anyhow::Result<Value>
         ));
     }
     Ok(out)
+}
+
+/// Finds the connection token in a PREPARE's destination and derives its shared secret.
+fn secret_from_destination(server_secret: &str, bytes: &[u8]) -> anyhow::Result<([u8; 32], Value)> {
+    let secret: [u8; 32] = parse_secret(Some(server_secret))
+        .context("--server-secret")?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--server-secret must be 32 bytes (base64)"))?;
+    let server = ServerSecret::new(secret);
+    let prepare = ilp::Prepare::decode(bytes.to_vec().into()).context(
+        "--server-secret needs a whole ILP PREPARE as INPUT (its destination holds the token)",
+    )?;
+    for segment in prepare.destination.as_str().split('.') {
+        if let Ok(token) = server.open_token(segment) {
+            let connection = json!({
+                "token": segment,
+                "connectionTag": token.connection_tag,
+                "receipts": token.receipt.is_some(),
+                "sharedSecret": STANDARD.encode(token.shared_secret),
+            });
+            return Ok((token.shared_secret, connection));
+        }
+    }
+    bail!(
+        "no segment of the destination {} is a connection token issued with this server secret",
+        prepare.destination
+    )
 }
 
 fn with_proof(keys: &StreamKeys, data: &[u8], p: StreamPacket, ilp: Value) -> Value {
