@@ -350,6 +350,24 @@ mod tests {
     }
 
     #[test]
+    fn huge_declared_lengths_do_not_allocate() {
+        // Untrusted headers declare lengths; decoding must fail cleanly, not reserve memory.
+        for doc in [
+            "tags[4000000000]:",
+            "kind: 1\ntags[18446744073709551615]:\n  - [1]: a",
+            "kind: 1\ntags[1]:\n  - [4294967295]: a,b",
+            "tags[99999999999999999999999]:",
+        ] {
+            assert!(from_toon(doc).is_err(), "{doc}");
+        }
+        let deep = "a:\n".to_string()
+            + &(1..200)
+                .map(|i| format!("{}b:\n", "  ".repeat(i)))
+                .collect::<String>();
+        assert!(from_toon(&deep).is_err());
+    }
+
+    #[test]
     fn rejects_shape_errors() {
         assert!(matches!(from_toon("kind: 1"), Err(ToonEventError::Toon(_))));
         assert!(from_toon("").is_err());
