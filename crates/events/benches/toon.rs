@@ -2,8 +2,9 @@
 //! 3 tags). The JS side is `tests/interop/toon/bench-toon.mjs` (same event shape, same ops).
 //! Run: `cargo bench -p tollcast-events --bench toon`.
 
-use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use nostr::prelude::{Event, EventBuilder, FinalizeEvent, Keys, Kind, SecretKey, Tag, Timestamp};
+use std::hint::black_box;
 use std::time::Duration;
 use tollcast_events::toon::{from_toon, from_toon_unverified, to_toon};
 
