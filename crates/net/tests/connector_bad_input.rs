@@ -214,6 +214,21 @@ async fn bad_frames_and_packets_from_an_authenticated_peer() {
     };
     assert_eq!(r.code, ErrorCode::F02_UNREACHABLE);
 
+    // A settlement (BTP Transfer) from a peer B does not trust for it: Error, no credit.
+    send(
+        &mut ws,
+        tollcast_net::connector::btp_codec::encode_transfer(7, 1_000_000_000, &[]),
+    )
+    .await;
+    let f = next_frame(&mut ws).await.unwrap();
+    assert_eq!(f.request_id, 7);
+    match &f.frame {
+        Frame::Error(e) => {
+            assert!(String::from_utf8_lossy(&e.data).contains("does not accept BTP settlement"))
+        }
+        other => panic!("{other:?}"),
+    }
+
     assert!(l.received_c.lock().unwrap().is_empty());
     assert_eq!(snapshot(&l), before, "nothing changed in B's ledger");
     // The node still works for honest peers.

@@ -36,7 +36,8 @@ pub struct NodeSection {
     /// Where BTP (WebSocket at `/`), `/metrics` and `/accounts` are served.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// The durable ledger file (created if missing).
+    /// The durable ledger file (created if missing); `":memory:"` for a throwaway in-memory
+    /// ledger (no durability: benchmarks and demos only).
     pub ledger: PathBuf,
     /// How much earlier than the incoming expiry each forwarded PREPARE expires, so this
     /// node always has time to pass a FULFILL back.
@@ -106,6 +107,10 @@ pub struct AccountConfig {
     /// Fee charged on packets from this account (overrides `[fee]`).
     #[serde(default)]
     pub fee: Option<Fee>,
+    /// Accept this peer's BTP Transfers as settlement (credited to its balance unverified,
+    /// as ilp-plugin-btp does). Off by default: an untrusted peer could credit itself.
+    #[serde(default)]
+    pub accept_btp_settlement: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

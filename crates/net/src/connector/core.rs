@@ -34,6 +34,8 @@ pub struct AccountInfo {
     pub server_token: Option<String>,
     pub max_packet_amount: Option<u64>,
     pub fee: Option<Fee>,
+    /// Whether BTP Transfers from this peer are credited (see the config field).
+    pub accept_btp_settlement: bool,
 }
 
 /// Tunables of the pipeline.
@@ -651,8 +653,16 @@ impl LinkHandler for Links {
         data: Vec<ProtocolData>,
     ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            if !self.0.accounts.contains_key(&from) {
-                return Err("unknown account".into());
+            match self.0.accounts.get(&from) {
+                Some(a) if a.accept_btp_settlement => {}
+                Some(_) => {
+                    self.0.metrics.btp_error("settlement_refused");
+                    return Err(format!(
+                        "{} does not accept BTP settlement from {from} (accept_btp_settlement = false)",
+                        self.0.address.as_str()
+                    ));
+                }
+                None => return Err("unknown account".into()),
             }
             let reference = data
                 .iter()

@@ -35,6 +35,10 @@ pub enum NodeError {
     },
 }
 
+/// `ledger = ":memory:"` keeps the ledger in memory only (benchmarks, throwaway demos):
+/// same semantics, no durability.
+pub const MEMORY_LEDGER: &str = ":memory:";
+
 /// A running node. Dropping it stops its tasks.
 pub struct Node {
     pub connector: Arc<Connector>,
@@ -90,7 +94,11 @@ impl Node {
             path: path.clone(),
             source,
         };
-        let ledger = Ledger::open(&cfg.node.ledger).map_err(lerr)?;
+        let ledger = if cfg.node.ledger.as_os_str() == MEMORY_LEDGER {
+            Ledger::temporary().map_err(lerr)?
+        } else {
+            Ledger::open(&cfg.node.ledger).map_err(lerr)?
+        };
         // Nothing in flight before a restart can still be answered: release it all.
         let rolled = ledger.abort_all_pending().map_err(lerr)?;
         if !rolled.is_empty() {
@@ -123,6 +131,7 @@ impl Node {
                 },
                 max_packet_amount: a.max_packet_amount,
                 fee: a.fee,
+                accept_btp_settlement: a.accept_btp_settlement,
             })
             .collect();
         let rates = RateTable::new(&cfg.rates)

@@ -105,6 +105,7 @@ relation = "peer"
 asset_code = "USD"
 asset_scale = 6
 auth_token = "token-a"
+accept_btp_settlement = true
 credit_limit = 5000000
 max_packet_amount = 2000000
 [[accounts]]
