@@ -30,7 +30,8 @@
 //!
 //! # Encodings
 //!
-//! JSON (e.g. BTP protocolData `tollcast-claim`, content type application/json, or a Nostr event
+//! JSON (inside an [`EngineMessage`](crate::EngineMessage) `{"type":"claim","claim":{..}}` sent
+//! as BTP protocolData [`PROTOCOL_DATA_NAME`](crate::PROTOCOL_DATA_NAME), or as Nostr event
 //! content): `{"channelId":hex64,"assetCode":str,"assetScale":u8,"cumulative":"decimal",
 //! "seq":u64,"signer":hex64,"signature":hex128}`. `cumulative` is a decimal string because JSON
 //! numbers lose precision above 2^53.
