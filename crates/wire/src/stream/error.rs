@@ -36,6 +36,14 @@ pub enum StreamError {
         /// Which field was being read.
         field: &'static str,
     },
+    /// Any other OER-level problem in a field.
+    #[error("malformed OER in {field}: {source}")]
+    Oer {
+        /// Which field was being read.
+        field: &'static str,
+        /// The OER error.
+        source: crate::oer::OerError,
+    },
     /// A variable-length unsigned integer had zero length.
     #[error("zero-length VarUInt in {field}")]
     EmptyVarUint {

@@ -1,18 +1,46 @@
-//! The few OER (RFC 0030) primitives STREAM needs, specialised for zero-copy decoding:
-//! the reader walks a [`Bytes`] so octet strings come out as slices of the decrypted
-//! buffer, and the writer helpers append to a pre-sized `Vec<u8>`.
+//! STREAM's view of the OER primitives (RFC 0030), on top of [`crate::oer`]: the reader
+//! walks a [`Bytes`] so octet strings come out as zero-copy slices of the decrypted buffer
+//! and errors name the STREAM field; the writer helpers append to a pre-sized `Vec<u8>`
+//! (the buffer that is then encrypted in place).
 //!
-//! Kept inside the stream module because STREAM reads var-uints with its own twists
-//! (saturating fields, lenient leading zeros) that a general OER codec should not have.
+//! STREAM reads var-uints as ilp-protocol-stream does: 1..=8 bytes with leading zero bytes
+//! tolerated, and two fields saturate to `u64::MAX` when longer than 8 bytes.
 
 use bytes::Bytes;
 
 use super::error::StreamError;
+use crate::oer::{self, OerError};
 
 /// Cursor over a STREAM plaintext.
 pub(crate) struct Reader {
     buf: Bytes,
     pos: usize,
+}
+
+fn map_err(field: &'static str, e: OerError) -> StreamError {
+    match e {
+        OerError::UnexpectedEnd {
+            needed, remaining, ..
+        } => StreamError::Truncated {
+            field,
+            needed,
+            available: remaining,
+        },
+        OerError::LengthPastEnd { length, remaining } => StreamError::Truncated {
+            field,
+            needed: usize::try_from(length).unwrap_or(usize::MAX),
+            available: remaining,
+        },
+        OerError::NonCanonicalLength(_) | OerError::BadLengthOfLength(_) => {
+            StreamError::NonCanonicalLength { field }
+        }
+        OerError::EmptyVarUInt => StreamError::EmptyVarUint { field },
+        OerError::VarUIntTooLarge(len) => StreamError::VarUintTooLarge { field, len },
+        other => StreamError::Oer {
+            field,
+            source: other,
+        },
+    }
 }
 
 impl Reader {
@@ -24,79 +52,58 @@ impl Reader {
         self.buf.len() - self.pos
     }
 
+    /// Runs one `crate::oer` read on the unread rest and advances past what it consumed.
+    fn with<T>(
+        &mut self,
+        field: &'static str,
+        f: impl FnOnce(&mut oer::Reader<'_>) -> Result<T, OerError>,
+    ) -> Result<T, StreamError> {
+        let mut r = oer::Reader::new(&self.buf[self.pos..]);
+        let v = f(&mut r).map_err(|e| map_err(field, e))?;
+        self.pos += r.position();
+        Ok(v)
+    }
+
     pub(crate) fn read_u8(&mut self, field: &'static str) -> Result<u8, StreamError> {
-        let b = *self.buf.get(self.pos).ok_or(StreamError::Truncated {
-            field,
-            needed: 1,
-            available: 0,
-        })?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn read_exact(&mut self, len: usize, field: &'static str) -> Result<Bytes, StreamError> {
-        if self.remaining() < len {
-            return Err(StreamError::Truncated {
-                field,
-                needed: len,
-                available: self.remaining(),
-            });
-        }
-        let out = self.buf.slice(self.pos..self.pos + len);
-        self.pos += len;
-        Ok(out)
-    }
-
-    /// OER length determinant: short form `0..=127`, or `0x80 | n` followed by an
-    /// n-byte big-endian length that must be >= 128 and use no leading zero byte.
-    fn read_length(&mut self, field: &'static str) -> Result<usize, StreamError> {
-        let first = self.read_u8(field)?;
-        if first & 0x80 == 0 {
-            return Ok(usize::from(first));
-        }
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > std::mem::size_of::<usize>() {
-            return Err(StreamError::NonCanonicalLength { field });
-        }
-        let bytes = self.read_exact(n, field)?;
-        if bytes[0] == 0 {
-            return Err(StreamError::NonCanonicalLength { field });
-        }
-        let len = bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        if len < 128 {
-            return Err(StreamError::NonCanonicalLength { field });
-        }
-        Ok(len)
+        self.with(field, |r| r.read_u8())
     }
 
     /// A length-prefixed octet string, as a zero-copy slice of the input.
     pub(crate) fn read_var_octets(&mut self, field: &'static str) -> Result<Bytes, StreamError> {
-        let len = self.read_length(field)?;
-        self.read_exact(len, field)
+        let start = self.pos;
+        let (offset, len) = self.with(field, |r| {
+            let s = r.read_var_octet_string()?;
+            Ok((r.position() - s.len(), s.len()))
+        })?;
+        Ok(self.buf.slice(start + offset..start + offset + len))
     }
 
-    /// A var-uint that must fit a u64 (as ilp-protocol-stream reads it: 1..=8 bytes,
-    /// leading zero bytes tolerated).
-    pub(crate) fn read_var_uint(&mut self, field: &'static str) -> Result<u64, StreamError> {
+    fn read_uint_bytes(&mut self, field: &'static str) -> Result<Bytes, StreamError> {
         let bytes = self.read_var_octets(field)?;
+        if bytes.is_empty() {
+            return Err(StreamError::EmptyVarUint { field });
+        }
+        Ok(bytes)
+    }
+
+    /// A var-uint that must fit a u64 (1..=8 bytes, leading zero bytes tolerated).
+    pub(crate) fn read_var_uint(&mut self, field: &'static str) -> Result<u64, StreamError> {
+        let bytes = self.read_uint_bytes(field)?;
         match bytes.len() {
-            0 => Err(StreamError::EmptyVarUint { field }),
             1..=8 => Ok(be_u64(&bytes)),
             len => Err(StreamError::VarUintTooLarge { field, len }),
         }
     }
 
-    /// A var-uint that decodes to `u64::MAX` when longer than 8 bytes
-    /// (RFC 0029 §5.1.4: `receiveMax` of StreamMaxMoney, `sendMax` of StreamMoneyBlocked).
+    /// A var-uint that decodes to `u64::MAX` when longer than 8 bytes, exactly as
+    /// ilp-protocol-stream does (RFC 0029 §5.1.4: `receiveMax` of StreamMaxMoney, `sendMax`
+    /// of StreamMoneyBlocked).
     pub(crate) fn read_var_uint_saturating(
         &mut self,
         field: &'static str,
     ) -> Result<u64, StreamError> {
-        let bytes = self.read_var_octets(field)?;
+        let bytes = self.read_uint_bytes(field)?;
         match bytes.len() {
-            0 => Err(StreamError::EmptyVarUint { field }),
             1..=8 => Ok(be_u64(&bytes)),
             _ => Ok(u64::MAX),
         }
@@ -107,37 +114,15 @@ fn be_u64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
 }
 
-/// Encoded size of an OER length determinant for `len`.
-pub(crate) fn length_prefix_len(len: usize) -> usize {
-    if len < 128 {
-        1
-    } else {
-        1 + byte_len(len as u64)
-    }
-}
-
-/// Encoded size of a var-octet-string of `len` bytes.
-pub(crate) fn var_octets_len(len: usize) -> usize {
-    length_prefix_len(len) + len
-}
-
-/// Minimal big-endian byte count of `v` (at least 1).
-fn byte_len(v: u64) -> usize {
-    (8 - (v.leading_zeros() as usize) / 8).max(1)
-}
-
-/// Encoded size of a var-uint (length byte + minimal big-endian bytes).
-pub(crate) fn var_uint_len(v: u64) -> usize {
-    1 + byte_len(v)
-}
+pub(crate) use oer::{var_octet_string_len as var_octets_len, var_uint_len};
 
 pub(crate) fn write_length(out: &mut Vec<u8>, len: usize) {
-    if len < 128 {
+    let n = oer::length_prefix_len(len);
+    if n == 1 {
         out.push(len as u8);
     } else {
-        let n = byte_len(len as u64);
-        out.push(0x80 | n as u8);
-        out.extend_from_slice(&(len as u64).to_be_bytes()[8 - n..]);
+        out.push(0x80 | (n - 1) as u8);
+        out.extend_from_slice(&(len as u64).to_be_bytes()[8 - (n - 1)..]);
     }
 }
 
@@ -147,7 +132,7 @@ pub(crate) fn write_var_octets(out: &mut Vec<u8>, data: &[u8]) {
 }
 
 pub(crate) fn write_var_uint(out: &mut Vec<u8>, v: u64) {
-    let n = byte_len(v);
+    let n = oer::var_uint_content_len(v);
     out.push(n as u8);
     out.extend_from_slice(&v.to_be_bytes()[8 - n..]);
 }
