@@ -72,6 +72,36 @@ async fn payments_both_ways_with_fee_and_rate() {
         accounts.contains("\"address\":\"g.tollcast.b\""),
         "{accounts}"
     );
+    // Expiry is shortened by each forwarding hop's margin (1 s at A, 1 s at B).
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let s2 = seen.clone();
+    l.c.connector.add_local_handler(
+        "g.tollcast.c.clock",
+        std::sync::Arc::new(tollcast_net::connector::ServiceFn(
+            move |req: tollcast_net::connector::IncomingRequest| {
+                *s2.lock().unwrap() = Some(req.prepare.expires_at);
+                let f: [u8; 32] = req.prepare.data[..].try_into().unwrap();
+                async move {
+                    Ok(tollcast_wire::ilp::Fulfill {
+                        fulfillment: f,
+                        data: bytes::Bytes::new(),
+                    })
+                }
+            },
+        )),
+    );
+    let mut p = prepare("g.tollcast.c.clock", 1000, Duration::ZERO);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    p.expires_at = std::time::UNIX_EPOCH + Duration::from_millis(now_ms + 10_000);
+    send(&l.a, p.clone()).await.expect("fulfilled");
+    assert_eq!(
+        seen.lock().unwrap().unwrap(),
+        p.expires_at - Duration::from_secs(2)
+    );
+    assert_conserved(&l);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,6 +22,22 @@
 //!   from its own funds (no incoming ledger leg); any configured account id books the
 //!   incoming leg on that account like a peer's packet.
 //!
+//! # Running a node
+//!
+//! ```ignore
+//! let node = Node::start(NodeConfig::load(path)?).await?;   // or NodeConfig::from_toml(text, name)
+//! node.connector.add_local_handler("g.tollcast.me.stream", receiver);
+//! let pay = node.connector.sender(AccountId::local());
+//! let reply = pay.handle(IncomingRequest { from: AccountId::local(), prepare }).await;
+//! node.connector.add_route("g.other", AccountId::from("peer"));
+//! node.connector.wait_connected(&AccountId::from("peer"), timeout).await;
+//! ```
+//!
+//! `Node::start` opens the ledger (`":memory:"` for a throwaway one), rolls back packets a
+//! crash left in flight, serves BTP at `ws://<listen>/`, Prometheus text at `/metrics` and
+//! balances at `/accounts` (JSON [`AccountsView`]), and dials accounts that have a `btp_url`
+//! (reconnecting with exponential backoff).
+//!
 //! # Pipeline
 //!
 //! A packet goes validate (expiry, IL-DCP) -> balance (reserve on the incoming account) ->
