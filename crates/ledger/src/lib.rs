@@ -49,6 +49,7 @@
 //! ledger.send_claim(acct, amount, &keys, idempotency_key) -> SentClaim { claim, amount, receipt }
 //! ledger.send_due_claim(acct, &keys) -> Option<SentClaim>   (amount computed in the txn)
 //! ledger.receive_claim(acct, &claim) -> ClaimReceipt { credited, receipt }
+//! ledger.settlement_sent(acct, amount, key) / settlement_received(..)   other engines' books
 //! Claim::{sign, verify, digest, to_json, from_json, to_bytes, from_bytes}, ChannelId::derive
 //! trait SettlementEngine { setup_account, send_settlement(acct, Quantity, key), receive_message }
 //! LocalClaimEngine::new(ledger, keys).register_peer(acct, peer_xonly) / settle(acct, amount)

@@ -297,6 +297,32 @@ impl Ledger {
         self.submit(move |tx| tx.deposit(&account, amount, &reference))
     }
 
+    /// For settlement engines other than the claim engine (RFC 0038 "execute settlement"): we
+    /// paid the peer `amount` by other means (on-chain, BTP transfer…): balance down.
+    /// Idempotent per `idempotency_key`. Record it before paying; if the payment then fails,
+    /// reverse it with `settlement_received(account, amount, "<key>:undo")`.
+    pub fn settlement_sent(
+        &self,
+        account: &str,
+        amount: u64,
+        idempotency_key: &str,
+    ) -> Result<Receipt> {
+        let (account, key) = (account.to_string(), idempotency_key.to_string());
+        self.submit(move |tx| tx.settlement(&account, amount, &key, EntryKind::SettlementSent))
+    }
+
+    /// For settlement engines (RFC 0038 "credit incoming settlement"): the peer paid us
+    /// `amount` by other means; balance up. Idempotent per `idempotency_key`.
+    pub fn settlement_received(
+        &self,
+        account: &str,
+        amount: u64,
+        idempotency_key: &str,
+    ) -> Result<Receipt> {
+        let (account, key) = (account.to_string(), idempotency_key.to_string());
+        self.submit(move |tx| tx.settlement(&account, amount, &key, EntryKind::SettlementReceived))
+    }
+
     /// Admin withdrawal (we paid the peer outside ILP): balance down, never below
     /// `min_balance` counting pending reservations. Idempotent per `reference`.
     pub fn withdraw(&self, account: &str, amount: u64, reference: &str) -> Result<Receipt> {
@@ -985,6 +1011,40 @@ impl LedgerTx<'_> {
             amount,
             (amt, 0, 0),
             Some(reference.to_string()),
+        )
+    }
+
+    /// See [`Ledger::settlement_sent`] / [`Ledger::settlement_received`].
+    pub fn settlement(
+        &mut self,
+        account: &str,
+        amount: u64,
+        idempotency_key: &str,
+        kind: EntryKind,
+    ) -> Result<Receipt> {
+        let a = self.account(account)?;
+        let sign = match kind {
+            EntryKind::SettlementSent => -1,
+            EntryKind::SettlementReceived => 1,
+            other => {
+                return Err(LedgerError::InvalidAmount(format!(
+                    "{other:?} is not a settlement"
+                )));
+            }
+        };
+        let req = format!("{kind:?}|{account}|{amount}");
+        if !self.idempotency(&format!("engine:{idempotency_key}"), req.as_bytes())? {
+            return self.replay_receipt(account);
+        }
+        let amt = i128::from(amount);
+        self.apply(
+            a,
+            kind,
+            None,
+            None,
+            amount,
+            (sign * amt, 0, 0),
+            Some(idempotency_key.to_string()),
         )
     }
 

@@ -210,3 +210,29 @@ fn concurrent_settle_due_pays_once() {
         0
     );
 }
+
+/// Books of a non-claim engine (on-chain, BTP transfer): idempotent, journaled as settlements.
+#[test]
+fn other_engines_record_settlements_idempotently() {
+    let l = Ledger::temporary().unwrap();
+    l.create_account(
+        "p",
+        AccountConfig::credit("USD", 6, 0).with_settlement(10, 0),
+    )
+    .unwrap();
+    l.prepare_outgoing("p", PacketId::from_u64(1), 50, FAR)
+        .unwrap();
+    l.fulfill_outgoing("p", PacketId::from_u64(1)).unwrap();
+    let r = l.settlement_sent("p", 50, "tx-1").unwrap();
+    assert_eq!(r.account.balance, 0);
+    assert!(l.settlement_sent("p", 50, "tx-1").unwrap().is_replay());
+    assert!(matches!(
+        l.settlement_sent("p", 49, "tx-1"),
+        Err(LedgerError::IdempotencyConflict(_))
+    ));
+    // The payment failed: reverse it.
+    l.settlement_received("p", 50, "tx-1:undo").unwrap();
+    assert_eq!(l.account("p").unwrap().unwrap().balance, 50);
+    let t = l.audit().unwrap();
+    assert_eq!((t.settlements_sent, t.settlements_received), (50, 50));
+}
