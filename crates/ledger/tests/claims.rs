@@ -309,3 +309,43 @@ proptest::proptest! {
         let _ = tollcast_ledger::EngineMessage::from_bytes(&bytes);
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// Claims delivered late, out of order and duplicated: the payee ends up credited exactly the
+    /// highest cumulative it accepted, never more, and each refused delivery changed nothing.
+    #[test]
+    fn reordered_and_duplicated_claims_credit_exactly_once(
+        amounts in proptest::collection::vec(1..1_000u64, 1..12),
+        order in proptest::collection::vec(0..64usize, 1..40),
+    ) {
+        let p = pair();
+        let claims: Vec<Claim> = amounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| p.payer.send_claim("payee", *a, &p.payer_keys, &format!("k{i}")).unwrap().claim)
+            .collect();
+        let mut best = 0u64;
+        let mut credited = 0u64;
+        for i in order {
+            let c = &claims[i % claims.len()];
+            let before = p.payee.last_journal_id().unwrap();
+            match p.payee.receive_claim("payer", c) {
+                Ok(r) => {
+                    proptest::prop_assert!(c.cumulative >= best);
+                    credited += r.credited;
+                    best = c.cumulative;
+                }
+                Err(_) => {
+                    proptest::prop_assert!(c.cumulative < best);
+                    proptest::prop_assert_eq!(before, p.payee.last_journal_id().unwrap());
+                }
+            }
+        }
+        proptest::prop_assert_eq!(credited, best);
+        let bal = p.payee.account("payer").unwrap().unwrap().balance;
+        proptest::prop_assert_eq!(bal, i128::from(best));
+        p.payee.audit().unwrap();
+    }
+}
