@@ -343,7 +343,12 @@ impl Connector {
                 return Err(self.ledger_reject(e, prepare.amount));
             }
         }
-        let deadline = deadline_of(prepare.expires_at);
+        // A local handler is held at most `max_hold`, however far away the expiry is.
+        let deadline = deadline_of(
+            prepare
+                .expires_at
+                .min(SystemTime::now() + self.settings.max_hold),
+        );
         let req = IncomingRequest {
             from,
             prepare: prepare.clone(),
@@ -357,7 +362,7 @@ impl Connector {
             Ok(Err(r)) => Err(r),
             Err(_) => Err(self.reject(
                 ErrorCode::R00_TRANSFER_TIMED_OUT,
-                "local receiver did not answer before the packet expired",
+                "local receiver did not answer before the packet expired (or the hold limit passed)",
             )),
         };
         if let Some(acc) = leg {
