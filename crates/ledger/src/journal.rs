@@ -58,6 +58,8 @@ pub struct Entry {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub accounts: u64,
+    /// Id of the newest journal entry: how many changes were ever committed (compaction does
+    /// not lower it).
     pub journal_entries: u64,
     /// Σ balance over all accounts (what we owe all peers, net).
     pub balance: i128,
@@ -126,4 +128,14 @@ impl Sums {
             settlements_received: t.settlements_received,
         }
     }
+}
+
+/// The journal folded up to `through_id` (entries removed by `Ledger::compact_journal`): the
+/// per-account sums of their deltas and the running sums by kind, so an audit can start here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Checkpoint {
+    pub through_id: u64,
+    /// account -> (balance, pending incoming, pending outgoing) deltas folded so far.
+    pub accounts: std::collections::BTreeMap<String, (i128, i128, i128)>,
+    pub sums: Sums,
 }

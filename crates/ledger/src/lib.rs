@@ -44,6 +44,7 @@
 //! ledger.deposit(acct, amount, reference) / withdraw(..)   idempotent per reference
 //! ledger.account(id) / accounts() / pending() / packet(dir, id) / journal(from, limit)
 //! ledger.totals() / audit()  -> Totals   (audit replays the journal against the state)
+//! ledger.prune_finished(before_ms) / compact_journal(through_id)   bound the file size
 //! ledger.settlements_due()   -> Vec<SettlementDue>   (Receipt.settlement_due on crossing)
 //! ledger.open_channel(acct, ChannelRole, payer, payee, capacity) / channel_for(acct, role)
 //! ledger.send_claim(acct, amount, &keys, idempotency_key) -> SentClaim { claim, amount, receipt }

@@ -7,16 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{LedgerError, Result};
 use crate::group::Group;
-use crate::journal::{Entry, EntryKind, Sums, Totals};
+use crate::journal::{Checkpoint, Entry, EntryKind, Sums, Totals};
 use crate::types::{
     Account, AccountConfig, Direction, PacketId, PacketState, Pending, Receipt, SettlementDue,
 };
@@ -33,6 +30,7 @@ pub(crate) const CHANNELS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(
 /// Small records: `sums` = running journal sums by kind.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SUMS: &str = "sums";
+const CHECKPOINT: &str = "checkpoint";
 
 /// Current time in unix milliseconds.
 pub fn now_ms() -> u64 {
@@ -359,6 +357,43 @@ impl Ledger {
         })
     }
 
+    /// Fold journal entries with id <= `through_id` into a checkpoint and delete them, to bound
+    /// the file size of a long-running node (export them first with [`Ledger::journal`] if
+    /// they must be kept). The newest entry always stays. Audits still verify everything from
+    /// the checkpoint on. Returns how many entries were removed.
+    pub fn compact_journal(&self, through_id: u64) -> Result<u64> {
+        self.write(|tx| {
+            let mut journal = tx.txn.open_table(JOURNAL)?;
+            let last = journal.last()?.map_or(0, |(k, _)| k.value());
+            let mut meta = tx.txn.open_table(META)?;
+            let mut cp: Checkpoint = match meta.get(CHECKPOINT)? {
+                Some(v) => decode(v.value())?,
+                None => Checkpoint::default(),
+            };
+            let cut = through_id.min(last.saturating_sub(1));
+            if cut <= cp.through_id {
+                return Ok(0);
+            }
+            let mut removed = 0u64;
+            for id in cp.through_id + 1..=cut {
+                let Some(v) = journal.remove(id)? else {
+                    return Err(LedgerError::Audit(format!("journal entry {id} is missing")));
+                };
+                let e: Entry = decode(v.value())?;
+                let a = cp.accounts.entry(e.account.clone()).or_default();
+                a.0 += e.balance_delta;
+                a.1 += e.pending_incoming_delta;
+                a.2 += e.pending_outgoing_delta;
+                cp.sums.add(e.kind, e.direction, e.amount);
+                removed += 1;
+            }
+            cp.through_id = cut;
+            tx.dirty.set(true);
+            meta.insert(CHECKPOINT, &encode(&cp)?[..])?;
+            Ok(removed)
+        })
+    }
+
     // ---- reads ----
 
     /// One account, if it exists.
@@ -466,9 +501,18 @@ impl Ledger {
             .map(|kv| decode(kv?.1.value()))
             .collect::<Result<_>>()?;
         let journal = r.open_table(JOURNAL)?;
+        let cp: Checkpoint = match r.open_table(META)?.get(CHECKPOINT)? {
+            Some(v) => decode(v.value())?,
+            None => Checkpoint::default(),
+        };
         let mut t = Totals {
             accounts: accounts.len() as u64,
-            journal_entries: journal.len()?,
+            journal_entries: journal.last()?.map_or(cp.through_id, |(k, _)| k.value()),
+            net_deposits: cp.sums.net_deposits,
+            fulfilled_incoming: cp.sums.fulfilled_incoming,
+            fulfilled_outgoing: cp.sums.fulfilled_outgoing,
+            settlements_sent: cp.sums.settlements_sent,
+            settlements_received: cp.sums.settlements_received,
             ..Totals::default()
         };
         for a in &accounts {
@@ -476,8 +520,8 @@ impl Ledger {
             t.pending_incoming += a.pending_incoming;
             t.pending_outgoing += a.pending_outgoing;
         }
-        let mut replay: BTreeMap<String, (i128, i128, i128)> = BTreeMap::new();
-        for (expected_id, kv) in (1u64..).zip(journal.iter()?) {
+        let mut replay: BTreeMap<String, (i128, i128, i128)> = cp.accounts;
+        for (expected_id, kv) in (cp.through_id + 1..).zip(journal.iter()?) {
             let (k, v) = kv?;
             let e: Entry = decode(v.value())?;
             if k.value() != expected_id || e.id != expected_id {
