@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::claims::{ChannelId, Claim};
 use crate::error::{ClaimError, LedgerError, Result};
 use crate::journal::EntryKind;
-use crate::store::{CHANNELS, Ledger, LedgerTx, decode, encode};
+use crate::store::{CHANNELS, Ledger, decode, encode};
+use crate::tx::LedgerTx;
 use crate::types::Receipt;
 
 /// Which end of a channel we are.

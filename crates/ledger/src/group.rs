@@ -15,7 +15,8 @@ use std::thread::JoinHandle;
 use redb::Database;
 
 use crate::error::{LedgerError, Result};
-use crate::store::{LedgerTx, now_ms};
+use crate::store::now_ms;
+use crate::tx::LedgerTx;
 
 /// Most operations committed together.
 const MAX_BATCH: usize = 512;

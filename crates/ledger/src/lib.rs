@@ -112,6 +112,7 @@
 //! repeating a fulfill or reject changes nothing; a second prepare with the same id fails with
 //! `DuplicatePacket`; fulfilling a rejected/expired packet fails with `PacketFinished`.
 
+mod audit;
 pub mod channels;
 pub mod claims;
 pub mod error;
@@ -119,6 +120,7 @@ mod group;
 pub mod journal;
 pub mod settlement;
 pub mod store;
+mod tx;
 pub mod types;
 
 pub use channels::{Channel, ChannelRole, ClaimReceipt, SentClaim};
@@ -129,7 +131,8 @@ pub use settlement::{
     EngineMessage, EngineReply, LocalClaimEngine, PROTOCOL_DATA_NAME, Quantity, Settlement,
     SettlementEngine,
 };
-pub use store::{Ledger, LedgerTx, now_ms};
+pub use store::{Ledger, now_ms};
+pub use tx::LedgerTx;
 pub use types::{
     Account, AccountConfig, Direction, PacketId, PacketState, Pending, Receipt, SettlementDue,
 };
