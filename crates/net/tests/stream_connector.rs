@@ -168,12 +168,21 @@ account = "jsconn"
     for _ in 0..20 {
         s.send(1_000).await.unwrap();
     }
+    // Data stream (ilp-protocol-stream exposes received bytes; the stateless receiver does not).
+    let text = "hello from tollcast ".repeat(2000);
+    if implementation == "ilp-protocol-stream" {
+        s.send_data(text.as_bytes()).await.unwrap();
+    }
     js.send_line("report").await;
     let report = js.next_json(Duration::from_secs(20)).await;
     assert_eq!(
         report["received"], "987674321",
         "{implementation}: {report}"
     );
+    if implementation == "ilp-protocol-stream" {
+        assert_eq!(report["data"].as_str().unwrap().len(), text.len());
+        assert_eq!(report["data"], text.as_str());
+    }
     let _ = s.close().await;
     js.send_line("quit").await;
 }
