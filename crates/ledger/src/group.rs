@@ -81,14 +81,18 @@ where
     }
 
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
-        let r = match (self.result, commit) {
+        let Typed { f, result, reply } = *self;
+        // Drop the closure (and whatever it captured, maybe a `Ledger` clone) before the caller
+        // is released, so the committer thread never drops the last handle to itself.
+        drop(f);
+        let r = match (result, commit) {
             (Some(Err(e)), _) => Err(e),
             (_, Err(msg)) => Err(LedgerError::Store(msg)),
             (Some(Ok(v)), Ok(())) => Ok(v),
             (None, Ok(())) => Err(LedgerError::Store("operation was not run".into())),
         };
         // The caller may have gone away; nothing to do then.
-        let _ = self.reply.send(r);
+        let _ = reply.send(r);
     }
 }
 
@@ -137,7 +141,9 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         self.sender.take();
-        if let Some(h) = self.handle.take() {
+        if let Some(h) = self.handle.take()
+            && h.thread().id() != std::thread::current().id()
+        {
             let _ = h.join();
         }
     }
