@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use stream_common::{JsPeer, node};
 use tollcast_net::connector::AccountId;
-use tollcast_net::stream::{ReceiverConfig, SenderConfig, StreamReceiver, StreamSender};
+use tollcast_net::stream::{SenderConfig, StreamReceiver, StreamSender};
 use tollcast_wire::address::Address;
 
 const B_ACCOUNTS: &str = r#"
@@ -41,12 +41,8 @@ async fn receiver_node() -> (
     Arc<StreamReceiver>,
 ) {
     let (b, dir) = node("b", "test.b", B_ACCOUNTS).await;
-    let r = Arc::new(StreamReceiver::new(ReceiverConfig::new(
-        Address::new("test.b.recv").unwrap(),
-        "XYZ",
-        9,
-    )));
-    b.connector.add_local_handler("test.b.recv", r.clone());
+    let r = StreamReceiver::attach(&b.connector, "recv", "XYZ", 9, None).unwrap();
+    assert_eq!(r.config().server_address.as_str(), "test.b.recv");
     (b, dir, r)
 }
 

@@ -396,3 +396,38 @@ fn money_split_by_shares_remainder_to_lowest_stream() {
     assert_eq!(t.streams[&5], 60);
     assert_eq!(t.total_received, 101);
 }
+
+#[test]
+fn stream_ids_above_the_limit_close_the_connection() {
+    let mut cfg = ReceiverConfig::new(Address::new("test.node.recv").unwrap(), "XYZ", 9);
+    cfg.max_stream_id = 9;
+    let r = StreamReceiver::new(cfg);
+    let (dest, secret) = r.generate_credentials(None);
+    let keys = StreamKeys::from_shared_secret(&secret);
+    let mut p = StreamPacket::new(1, IlpPacketType::Prepare, 0);
+    p.frames.push(Frame::StreamMoney(StreamMoneyFrame {
+        stream_id: 11,
+        shares: 1,
+    }));
+    let data = p.encrypt_and_encode(&keys);
+    let prepare = Prepare {
+        amount: 5,
+        expires_at: SystemTime::now() + Duration::from_secs(30),
+        execution_condition: keys.condition(&data),
+        destination: dest.clone(),
+        data: Bytes::from(data),
+    };
+    let rej = r.handle_prepare(&prepare).unwrap_err();
+    assert_eq!(rej.code, ErrorCode::F99_APPLICATION_ERROR);
+    let reply = StreamPacket::decrypt_and_decode(&keys, &rej.data).unwrap();
+    assert!(
+        reply
+            .frames
+            .iter()
+            .any(|f| matches!(f, Frame::ConnectionClose(c)
+        if c.code == tollcast_wire::stream::ErrorCode::StreamIdError))
+    );
+    let t = r.connection_totals(dest.as_str()).unwrap();
+    assert_eq!(t.total_received, 0);
+    assert!(t.closed);
+}

@@ -47,6 +47,8 @@ pub struct ReceiverConfig {
     pub data_window_per_stream: u64,
     /// Connections kept in memory; the least recently used is dropped beyond this.
     pub max_connections: usize,
+    /// Highest stream id a sender may open (ids are odd for client streams).
+    pub max_stream_id: u64,
 }
 
 impl ReceiverConfig {
@@ -59,6 +61,7 @@ impl ReceiverConfig {
             receive_max_per_stream: u64::MAX,
             data_window_per_stream: 1 << 20,
             max_connections: 10_000,
+            max_stream_id: 1_001,
         }
     }
 }
@@ -125,6 +128,8 @@ struct RecvStream {
     data_delivered: u64,
     /// Out-of-order fragments by offset.
     pending: BTreeMap<u64, Bytes>,
+    /// Bytes held in `pending` (bounded by the data window).
+    pending_bytes: u64,
     /// Highest `StreamMaxData` we advertised (never shrinks).
     data_max_advertised: u64,
     /// Data we send back on this stream (ILP-native delivery).
@@ -191,6 +196,26 @@ impl StreamReceiver {
             conns: Mutex::new(HashMap::new()),
             events,
         }
+    }
+
+    /// Creates a receiver at `<node address>.<segment>` and registers it with the node's
+    /// connector as the local handler of that prefix: the usual way an agent receives STREAM
+    /// payments. Pass a stored `server_secret` so credentials survive restarts.
+    pub fn attach(
+        connector: &crate::connector::Connector,
+        segment: &str,
+        asset_code: &str,
+        asset_scale: u8,
+        server_secret: Option<[u8; 32]>,
+    ) -> Result<Arc<Self>, tollcast_wire::address::AddressError> {
+        let address = connector.address().with_suffix(segment)?;
+        let config = ReceiverConfig::new(address.clone(), asset_code, asset_scale);
+        let r = Arc::new(match server_secret {
+            Some(s) => Self::with_secret(config, s),
+            None => Self::new(config),
+        });
+        connector.add_local_handler(address.as_str().to_string(), r.clone());
+        Ok(r)
     }
 
     /// The receiver's configuration.
@@ -387,7 +412,11 @@ impl StreamReceiver {
                 Frame::ConnectionClose(c) if !conn.closed => {
                     close = Some((c.code, c.message.clone()));
                 }
-                Frame::StreamMaxData(m) => {
+                // Only for streams that exist or may exist (no state for arbitrary ids).
+                Frame::StreamMaxData(m)
+                    if m.stream_id <= self.config.max_stream_id
+                        || conn.streams.contains_key(&m.stream_id) =>
+                {
                     let s = conn.streams.entry(m.stream_id).or_default();
                     s.remote_max_data = Some(s.remote_max_data.unwrap_or(0).max(m.max_offset));
                 }
@@ -480,10 +509,12 @@ impl StreamReceiver {
                 if d.data.is_empty() {
                     continue;
                 }
-                if d.offset >= s.data_delivered {
-                    s.pending.entry(d.offset).or_insert_with(|| d.data.clone());
+                if d.offset >= s.data_delivered && !s.pending.contains_key(&d.offset) {
+                    s.pending_bytes += d.data.len() as u64;
+                    s.pending.insert(d.offset, d.data.clone());
                 }
                 while let Some(chunk) = s.pending.remove(&s.data_delivered) {
+                    s.pending_bytes -= chunk.len() as u64;
                     s.data_delivered += chunk.len() as u64;
                     events.push(ReceiverEvent::Data {
                         connection: conn.id.clone(),
@@ -544,6 +575,7 @@ impl StreamReceiver {
                     ));
                 }
                 Frame::StreamMoney(m) => {
+                    self.check_stream_id(conn, m.stream_id)?;
                     if m.stream_id % 2 == 0 && !conn.streams.contains_key(&m.stream_id) {
                         return Err(Refusal::Violation(
                             ErrorCode::ProtocolViolation,
@@ -553,6 +585,7 @@ impl StreamReceiver {
                     total_shares += m.shares as u128;
                 }
                 Frame::StreamData(d) => {
+                    self.check_stream_id(conn, d.stream_id)?;
                     if d.stream_id % 2 == 0 && !conn.streams.contains_key(&d.stream_id) {
                         return Err(Refusal::Violation(
                             ErrorCode::ProtocolViolation,
@@ -565,7 +598,11 @@ impl StreamReceiver {
                     let limit = advertised
                         .max(delivered.saturating_add(self.config.data_window_per_stream));
                     let end = d.offset.checked_add(d.data.len() as u64);
-                    if end.is_none_or(|e| e > limit) {
+                    let pending = s.map_or(0, |s| s.pending_bytes);
+                    let buffered = pending.saturating_add(d.data.len() as u64);
+                    if end.is_none_or(|e| e > limit)
+                        || buffered > self.config.data_window_per_stream
+                    {
                         return Err(Refusal::Violation(
                             ErrorCode::FlowControlError,
                             "stream data window exceeded",
@@ -598,6 +635,16 @@ impl StreamReceiver {
                     return Err(Refusal::ReceiveMax);
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn check_stream_id(&self, conn: &ConnState, id: u64) -> Result<(), Refusal> {
+        if id > self.config.max_stream_id && !conn.streams.contains_key(&id) {
+            return Err(Refusal::Violation(
+                ErrorCode::StreamIdError,
+                "stream id above the limit",
+            ));
         }
         Ok(())
     }
