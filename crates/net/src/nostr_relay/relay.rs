@@ -198,6 +198,8 @@ pub fn info_document(cfg: &RelayConfig) -> Value {
 /// Bounded per-connection outbox: a subscriber that cannot keep up is disconnected rather
 /// than buffering without limit.
 const OUTBOX: usize = 4096;
+/// EVENTs of one connection being ingested at once.
+const MAX_INFLIGHT_EVENTS: usize = 256;
 
 struct Conn {
     core: Arc<RelayCore>,
@@ -205,6 +207,7 @@ struct Conn {
     subs: HashMap<String, Vec<Filter>>,
     challenge: String,
     authed: Option<PublicKey>,
+    inflight: Arc<tokio::sync::Semaphore>,
 }
 
 async fn connection(core: Arc<RelayCore>, socket: WebSocket) {
@@ -229,6 +232,7 @@ async fn connection(core: Arc<RelayCore>, socket: WebSocket) {
         subs: HashMap::new(),
         challenge,
         authed: None,
+        inflight: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_EVENTS)),
     };
     if conn.core.config.write_policy == WritePolicy::PaidAccounts {
         conn.send(json!(["AUTH", conn.challenge])).await;
@@ -375,8 +379,20 @@ impl Conn {
                 return self.ok(&id, false, r.to_string()).await;
             }
         };
-        let res = self.core.ingest(ev, charge).await;
-        self.ok(&id, res.accepted(), res.message()).await;
+        // Ingest concurrently (bounded per connection) so pipelined EVENTs share the store's
+        // group commit instead of waiting one fsync each. OKs may come back out of order,
+        // which NIP-01 allows: each carries its event id.
+        let Ok(permit) = self.inflight.clone().acquire_owned().await else {
+            return;
+        };
+        let core = self.core.clone();
+        let out = self.out.clone();
+        tokio::spawn(async move {
+            let res = core.ingest(ev, charge).await;
+            let msg = json!(["OK", id, res.accepted(), res.message()]).to_string();
+            let _ = out.send(Message::Text(msg.into())).await;
+            drop(permit);
+        });
     }
 
     /// WebSocket write policy: free, or charged to the NIP-42-authenticated account.
