@@ -317,12 +317,18 @@ pub async fn read_top_box<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<([u8
             limit: MAX_BOX_SIZE,
         });
     }
-    let mut buf = BytesMut::with_capacity(size as usize);
+    // Grow with the data actually received: a lying size field costs nothing up front.
+    let mut buf = Vec::with_capacity((size as usize).min(1 << 20));
     buf.extend_from_slice(&hdr);
     if header_len == 16 {
         buf.extend_from_slice(&size.to_be_bytes());
     }
-    buf.resize(size as usize, 0);
-    r.read_exact(&mut buf[header_len as usize..]).await?;
-    Ok(Some((kind, buf.freeze())))
+    let body = size - header_len;
+    let got = (&mut *r).take(body).read_to_end(&mut buf).await? as u64;
+    if got != body {
+        return Err(MediaError::Fmp4(format!(
+            "stream ended inside box `{kind_str}` ({got} of {body} bytes)"
+        )));
+    }
+    Ok(Some((kind, Bytes::from(buf))))
 }
