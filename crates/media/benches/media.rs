@@ -133,6 +133,14 @@ fn benches(c: &mut Criterion) {
             black_box(store.put(Bytes::from(v)).unwrap())
         })
     });
+    c.bench_function("store_put_20KiB_part_nondurable", |b| {
+        b.iter(|| {
+            i += 1;
+            let mut v = vec![0u8; 20 * 1024];
+            v[..8].copy_from_slice(&i.to_be_bytes());
+            black_box(store.put_with(Bytes::from(v), false).unwrap())
+        })
+    });
 }
 
 criterion_group! {

@@ -302,9 +302,9 @@ async fn run_session<R: AsyncRead + Unpin>(
     run_session_with(cfg, origin, reader, events, move || anchor).await
 }
 
-async fn put(store: &ChunkStore, bytes: Bytes) -> Result<String> {
+async fn put(store: &ChunkStore, bytes: Bytes, durable: bool) -> Result<String> {
     let s = store.clone();
-    tokio::task::spawn_blocking(move || s.put(bytes))
+    tokio::task::spawn_blocking(move || s.put_with(bytes, durable))
         .await
         .map_err(|e| MediaError::Store(format!("store task failed: {e}")))?
 }
@@ -333,7 +333,7 @@ impl Session<'_> {
                     .map(|(a, first)| a + ((p.start - first) * 1000.0).round() as i64)
                     .unwrap_or_else(now_ms);
                 let size = p.bytes.len();
-                let hash = put(&self.store, p.bytes.clone()).await?;
+                let hash = put(&self.store, p.bytes.clone(), false).await?;
                 if self.seg_parts.is_empty() {
                     self.seg_capture = Some(capture_ms);
                 }
@@ -361,7 +361,7 @@ impl Session<'_> {
                     whole.extend_from_slice(b);
                 }
                 let size = whole.len();
-                let seg_hash = put(&self.store, whole.freeze()).await?;
+                let seg_hash = put(&self.store, whole.freeze(), true).await?;
                 // Keep the init newest so eviction never drops it while the stream needs it.
                 let s = self.store.clone();
                 let ih = self.init_hash.clone();
@@ -439,7 +439,7 @@ async fn run_session_with<R: AsyncRead + Unpin>(
                         sess.apply(ev).await?;
                     }
                 }
-                let hash = put(&sess.store, init.bytes.clone()).await?;
+                let hash = put(&sess.store, init.bytes.clone(), true).await?;
                 let codecs = init.codecs();
                 let first_msn = origin.next_msn(r).unwrap_or(0);
                 origin.set_init(r, &hash, &codecs, init.resolution(), 0, first_msn);

@@ -138,8 +138,17 @@ impl ChunkStore {
         self.inner.bound
     }
 
-    /// Store `bytes`, returning their hex SHA-256. Storing existing bytes again marks them newest.
+    /// Store `bytes` durably (the index is on disk when this returns), returning their hex
+    /// SHA-256. Storing existing bytes again marks them newest.
     pub fn put(&self, bytes: Bytes) -> Result<String> {
+        self.put_with(bytes, true)
+    }
+
+    /// Store `bytes`; with `durable = false` the index entry reaches disk with the next durable
+    /// write (a kill -9 before it forgets the chunk, and the next open deletes its file). Live
+    /// parts use this so no fsync sits between the encoder and the playlist; each segment's
+    /// durable put then persists its parts too.
+    pub fn put_with(&self, bytes: Bytes, durable: bool) -> Result<String> {
         let size = bytes.len() as u64;
         if size > self.inner.bound {
             return Err(MediaError::ChunkTooLarge {
@@ -148,7 +157,7 @@ impl ChunkStore {
             });
         }
         let hash = sha256_hex(&bytes);
-        if self.touch(&hash)? {
+        if self.contains(&hash) && self.touch(&hash)? {
             self.hot_insert(&hash, bytes);
             return Ok(hash);
         }
@@ -163,7 +172,11 @@ impl ChunkStore {
             st.next_seq += 1;
             s
         };
-        let tx = self.inner.db.begin_write()?;
+        let mut tx = self.inner.db.begin_write()?;
+        if !durable {
+            tx.set_durability(redb::Durability::None)
+                .map_err(|e| MediaError::Store(e.to_string()))?;
+        }
         {
             let mut chunks = tx.open_table(CHUNKS)?;
             let mut order = tx.open_table(ORDER)?;
@@ -191,7 +204,10 @@ impl ChunkStore {
             st.next_seq += 1;
             s
         };
-        let tx = self.inner.db.begin_write()?;
+        let mut tx = self.inner.db.begin_write()?;
+        // Age order is advisory: it reaches disk with the next durable write.
+        tx.set_durability(redb::Durability::None)
+            .map_err(|e| MediaError::Store(e.to_string()))?;
         let found = {
             let mut chunks = tx.open_table(CHUNKS)?;
             let mut order = tx.open_table(ORDER)?;

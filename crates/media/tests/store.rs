@@ -59,3 +59,20 @@ fn bad_names_and_corruption() {
     assert!(s.get(&h).unwrap().is_none(), "corrupt chunk is not served");
     assert!(!s.contains(&h));
 }
+
+#[test]
+fn non_durable_parts_persist_with_the_next_durable_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p1, p2, seg);
+    {
+        let s = ChunkStore::open(dir.path(), 1_000_000).unwrap();
+        p1 = s.put_with(Bytes::from_static(b"part one"), false).unwrap();
+        p2 = s.put_with(Bytes::from_static(b"part two"), false).unwrap();
+        seg = s.put(Bytes::from_static(b"part onepart two")).unwrap();
+        assert_eq!(s.get(&p1).unwrap().unwrap(), Bytes::from_static(b"part one"));
+    }
+    let s = ChunkStore::open(dir.path(), 1_000_000).unwrap();
+    for h in [&p1, &p2, &seg] {
+        assert!(s.get(h).unwrap().is_some(), "{h} survived the restart");
+    }
+}
