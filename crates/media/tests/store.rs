@@ -69,7 +69,10 @@ fn non_durable_parts_persist_with_the_next_durable_put() {
         p1 = s.put_with(Bytes::from_static(b"part one"), false).unwrap();
         p2 = s.put_with(Bytes::from_static(b"part two"), false).unwrap();
         seg = s.put(Bytes::from_static(b"part onepart two")).unwrap();
-        assert_eq!(s.get(&p1).unwrap().unwrap(), Bytes::from_static(b"part one"));
+        assert_eq!(
+            s.get(&p1).unwrap().unwrap(),
+            Bytes::from_static(b"part one")
+        );
     }
     let s = ChunkStore::open(dir.path(), 1_000_000).unwrap();
     for h in [&p1, &p2, &seg] {
