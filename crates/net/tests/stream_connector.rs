@@ -192,3 +192,106 @@ async fn rust_sender_pays_stream_receiver_js_behind_ilp_connector() {
 async fn rust_sender_pays_ilp_protocol_stream_js_behind_ilp_connector() {
     pay_js_receiver("ilp-protocol-stream").await;
 }
+
+/// Exchange-rate probing over real connectors: A (USD, scale 6) -> M converts USD->EUR at
+/// the configured rates -> B (EUR, scale 9) -> receiver. The sender measures the path rate
+/// with its probe and the receiver gets exactly what the connectors computed.
+#[tokio::test]
+async fn rate_probe_across_a_currency_converting_connector() {
+    let (b, _bd) = node(
+        "b",
+        "test.b",
+        r#"
+[[accounts]]
+id = "m"
+relation = "peer"
+asset_code = "EUR"
+asset_scale = 9
+auth_token = "token-m"
+credit_limit = 1000000000000000
+"#,
+    )
+    .await;
+    let r = StreamReceiver::attach(&b.connector, "recv", "EUR", 9, None).unwrap();
+    let (m, _md) = node(
+        "m",
+        "test.m",
+        &format!(
+            r#"
+[rates]
+USD = "1"
+EUR = "1.25"
+
+[[accounts]]
+id = "a"
+relation = "child"
+asset_code = "USD"
+asset_scale = 6
+auth_token = "token-a"
+credit_limit = 1000000000000
+
+[[accounts]]
+id = "b"
+relation = "peer"
+asset_code = "EUR"
+asset_scale = 9
+btp_url = "{}"
+auth_token = "token-m"
+
+[[routes]]
+prefix = "test.b"
+account = "b"
+"#,
+            b.btp_url()
+        ),
+    )
+    .await;
+    let (a, _ad) = node(
+        "a",
+        "test.a",
+        &format!(
+            r#"
+[[accounts]]
+id = "m"
+relation = "parent"
+asset_code = "USD"
+asset_scale = 6
+btp_url = "{}"
+auth_token = "token-a"
+"#,
+            m.btp_url()
+        ),
+    )
+    .await;
+    assert!(
+        m.connector
+            .wait_connected(&AccountId::new("b"), Duration::from_secs(10))
+            .await
+    );
+    assert!(
+        a.connector
+            .wait_connected(&AccountId::new("m"), Duration::from_secs(10))
+            .await
+    );
+    let (dest, secret) = r.generate_credentials(None);
+    let mut cfg = SenderConfig::new(dest.clone(), secret);
+    cfg.source_asset = Some(("USD".into(), 6));
+    let mut s = StreamSender::connect(a.connector.sender(AccountId::local()), cfg)
+        .await
+        .unwrap();
+    assert_eq!(s.remote_asset(), Some(&("EUR".to_string(), 9)));
+    // 1 USD (10^6 at scale 6) = 0.8 EUR (8 * 10^8 at scale 9).
+    let rate = s.rate().unwrap();
+    assert_eq!(
+        rate.delivered as u128 * 1_000_000,
+        rate.sent as u128 * 800_000_000,
+        "{rate:?}"
+    );
+    let receipt = s.send(2_500_000).await.unwrap(); // 2.5 USD
+    assert_eq!(receipt.sent, 2_500_000);
+    assert_eq!(receipt.delivered, 2_000_000_000); // 2 EUR
+    assert_eq!(
+        r.connection_totals(dest.as_str()).unwrap().total_received,
+        2_000_000_000
+    );
+}
