@@ -1,2 +1,6 @@
 //! tollcast-agents: the roles of the network (streamer, transcoder, relay, viewer, moderator,
 //! recorder), their pricing and revenue splits, built on net, media and ledger.
+//!
+//! - [`relay`]: the CDN edge (verified, cached, coalesced LL-HLS fan-out; credit-mode billing).
+
+pub mod relay;

@@ -1,0 +1,177 @@
+//! The relay's HTTP face: the origin's LL-HLS routes (so players and child relays cannot tell
+//! a relay from the origin), each gated by credit-mode billing when it is on.
+//!
+//! - `/live/master.m3u8`, `/live/{rendition}/index.m3u8[?...]`: passed through from upstream
+//!   (blocking reloads wait upstream; identical concurrent requests share one upstream request)
+//! - `/live/{rendition}/hint/{msn}.{part}.m4s`: preload-hinted part, verified
+//! - `/{sha256}[.ext]`: any chunk, verified and cached
+//!
+//! A viewer names itself with `Authorization: Bearer <viewer>` or `?viewer=<viewer>`. Refused
+//! viewers get `402 Payment Required` with a JSON [`PaymentRequired`](super::billing::PaymentRequired).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{OriginalUri, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+
+use super::{Relay, RelayError};
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+impl Relay {
+    /// The HTTP routes (see the module doc).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/live/master.m3u8", get(playlist))
+            .route("/live/{rendition}/index.m3u8", get(playlist))
+            .route("/live/{rendition}/hint/{file}", get(hint))
+            .route("/{name}", get(chunk))
+            .layer(middleware::from_fn_with_state(self.clone(), gate))
+            .with_state(self.clone())
+    }
+}
+
+/// The viewer id a request carries.
+pub fn viewer_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        let v = v.trim();
+        if !v.is_empty() {
+            return Some(v.to_string());
+        }
+    }
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "viewer")
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Credit-mode gate: 402 unless the viewer's balance covers it.
+async fn gate(State(relay): State<Relay>, req: Request, next: Next) -> Response {
+    if let Some(billing) = relay.billing() {
+        let viewer = viewer_of(req.headers(), req.uri().query());
+        if let Err(pr) = billing.check(viewer.as_deref()) {
+            relay
+                .metrics()
+                .payment_required
+                .fetch_add(1, Ordering::Relaxed);
+            let mut resp = (
+                StatusCode::PAYMENT_REQUIRED,
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::to_string(&*pr).unwrap_or_default(),
+            )
+                .into_response();
+            common(&mut resp, "no-store");
+            return resp;
+        }
+    }
+    next.run(req).await
+}
+
+fn common(resp: &mut Response, cache: &str) {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(cache) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+}
+
+fn error(e: &RelayError) -> Response {
+    let status = match e {
+        RelayError::BadName => StatusCode::BAD_REQUEST,
+        RelayError::UpstreamStatus { status, .. } => {
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+        }
+        RelayError::Upstream(_) => StatusCode::GATEWAY_TIMEOUT,
+        RelayError::Cache(_) | RelayError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    let mut resp = (status, e.to_string()).into_response();
+    common(&mut resp, "no-store");
+    resp
+}
+
+fn media(relay: &Relay, bytes: Bytes, cache: &str) -> Response {
+    relay
+        .metrics()
+        .bytes_served
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    let mut resp = ([(header::CONTENT_TYPE, "video/mp4")], bytes).into_response();
+    common(&mut resp, cache);
+    resp
+}
+
+async fn playlist(State(relay): State<Relay>, OriginalUri(uri): OriginalUri) -> Response {
+    // Forward the HLS query only (not the viewer id): the upstream answer is the same for all.
+    let hls: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| kv.starts_with("_HLS_"))
+        .collect();
+    let path = if hls.is_empty() {
+        uri.path().to_string()
+    } else {
+        format!("{}?{}", uri.path(), hls.join("&"))
+    };
+    match relay.playlist(&path).await {
+        Ok(r) => {
+            let mut resp = (r.status, r.body.clone()).into_response();
+            if let Some(ct) = r.content_type.as_deref().and_then(|c| c.parse().ok()) {
+                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            common(&mut resp, r.cache_control.as_deref().unwrap_or("no-cache"));
+            resp
+        }
+        Err(e) => error(&e),
+    }
+}
+
+async fn hint(
+    State(relay): State<Relay>,
+    Path((rendition, file)): Path<(String, String)>,
+) -> Response {
+    let well_formed = file
+        .strip_suffix(".m4s")
+        .and_then(|s| s.split_once('.'))
+        .is_some_and(|(m, p)| m.parse::<u64>().is_ok() && p.parse::<u32>().is_ok());
+    if !well_formed || rendition.contains(['/', '?', '%']) {
+        let mut resp = (
+            StatusCode::BAD_REQUEST,
+            "hint path must be /live/{rendition}/hint/{msn}.{part}.m4s",
+        )
+            .into_response();
+        common(&mut resp, "no-store");
+        return resp;
+    }
+    match relay.hinted_part(&rendition, &file).await {
+        Ok(b) => media(&relay, b, "public, max-age=60"),
+        Err(e) => error(&e),
+    }
+}
+
+async fn chunk(
+    State(relay): State<Relay>,
+    Path(name): Path<String>,
+    Query(_q): Query<HashMap<String, String>>,
+) -> Response {
+    let hash = name.split_once('.').map(|(h, _)| h).unwrap_or(&name);
+    match relay.chunk(hash).await {
+        Ok(b) => media(&relay, b, IMMUTABLE),
+        Err(e) => error(&e),
+    }
+}

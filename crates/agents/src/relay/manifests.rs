@@ -1,0 +1,158 @@
+//! The relay's book of signed segment manifests: which chunk hashes (init, parts, segment) a
+//! trusted producer signed for the relayed stream, with their sizes. A chunk is served only once
+//! its hash is in the book and its bytes hash to it, so a relay never passes on bytes the
+//! producer did not sign, whoever sent them.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tollcast_events::StreamAddress;
+use tollcast_events::nostr::prelude::{Event, PublicKey};
+use tollcast_media::manifest::SegmentManifest;
+
+use super::RelayError;
+
+/// Hashes remembered (oldest forgotten first); a stream of 1 s segments of 5 parts adds ~7/s.
+pub const DEFAULT_CAPACITY: usize = 200_000;
+
+struct Book {
+    /// hash -> expected size (None for the init, whose size manifests do not carry).
+    sizes: HashMap<String, Option<u64>>,
+    order: VecDeque<String>,
+    /// Manifest event ids seen (duplicates from several Nostr relays are ignored).
+    seen: HashSet<String>,
+    seen_order: VecDeque<String>,
+}
+
+/// Trusted manifests of one stream.
+pub struct ManifestBook {
+    stream: StreamAddress,
+    signers: HashSet<PublicKey>,
+    capacity: usize,
+    book: Mutex<Book>,
+    changed: watch::Sender<u64>,
+}
+
+/// What [`ManifestBook::accept`] did with a valid manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// New: its hashes are now servable.
+    New { rendition: String, msn: u64 },
+    /// Seen before (same event id).
+    Duplicate,
+}
+
+impl ManifestBook {
+    /// A book for `stream`, trusting manifests signed by the stream's author and by `extra`
+    /// signers (e.g. the transcoder chosen for the renditions).
+    pub fn new(stream: StreamAddress, extra: impl IntoIterator<Item = PublicKey>) -> Self {
+        let mut signers: HashSet<PublicKey> = extra.into_iter().collect();
+        signers.insert(stream.pubkey);
+        let (changed, _) = watch::channel(0);
+        Self {
+            stream,
+            signers,
+            capacity: DEFAULT_CAPACITY,
+            book: Mutex::new(Book {
+                sizes: HashMap::new(),
+                order: VecDeque::new(),
+                seen: HashSet::new(),
+                seen_order: VecDeque::new(),
+            }),
+            changed,
+        }
+    }
+
+    pub fn stream(&self) -> &StreamAddress {
+        &self.stream
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Take a kind-31311 event: check its id and signature, that it is for our stream and
+    /// signed by a trusted key; then its hashes become servable. Bad input changes nothing.
+    pub fn accept(&self, event: &Event) -> Result<Accepted, RelayError> {
+        let id = event.id.to_hex();
+        if self.lock().seen.contains(&id) {
+            return Ok(Accepted::Duplicate);
+        }
+        let (m, stream, _role) =
+            SegmentManifest::from_event(event).map_err(|e| RelayError::Manifest(e.to_string()))?;
+        if stream != self.stream {
+            return Err(RelayError::Manifest(format!(
+                "manifest is for stream {stream}, this relay carries {}",
+                self.stream
+            )));
+        }
+        if !self.signers.contains(&event.pubkey) {
+            return Err(RelayError::Manifest(format!(
+                "manifest signed by {}, who is not a trusted producer of {}",
+                event.pubkey.to_hex(),
+                self.stream
+            )));
+        }
+        let mut b = self.lock();
+        let mut add = |hash: &str, size: Option<u64>| {
+            if b.sizes.insert(hash.to_string(), size).is_none() {
+                b.order.push_back(hash.to_string());
+            }
+        };
+        add(&m.init, None);
+        for p in &m.parts {
+            add(&p.hash, Some(p.size));
+        }
+        add(&m.segment, Some(m.segment_size));
+        while b.order.len() > self.capacity {
+            if let Some(old) = b.order.pop_front() {
+                b.sizes.remove(&old);
+            }
+        }
+        b.seen.insert(id.clone());
+        b.seen_order.push_back(id);
+        while b.seen_order.len() > self.capacity / 8 {
+            if let Some(old) = b.seen_order.pop_front() {
+                b.seen.remove(&old);
+            }
+        }
+        drop(b);
+        self.changed.send_modify(|v| *v += 1);
+        Ok(Accepted::New {
+            rendition: m.rendition,
+            msn: m.msn,
+        })
+    }
+
+    /// `Some(expected size)` if a trusted manifest lists `hash` (`Some(None)`: size unknown).
+    pub fn lookup(&self, hash: &str) -> Option<Option<u64>> {
+        self.lock().sizes.get(hash).copied()
+    }
+
+    /// Wait up to `timeout` for a manifest listing `hash` (live parts are signed when their
+    /// segment closes, so a part can arrive before its manifest).
+    pub async fn wait_for(&self, hash: &str, timeout: Duration) -> Option<Option<u64>> {
+        let mut rx = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.lookup(hash) {
+                return Some(s);
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return self.lookup(hash),
+            }
+        }
+    }
+
+    /// Hashes known.
+    pub fn len(&self) -> usize {
+        self.lock().sizes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
