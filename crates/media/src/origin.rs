@@ -210,6 +210,36 @@ impl Origin {
         self.bump();
     }
 
+    /// Publish a whole segment from its (verified) manifest: how a relay builds the same
+    /// playlists from signed manifests without parsing media. The chunks must already be in
+    /// the store. Parts of a segment arrive together here, so relays trail the origin by one
+    /// segment unless they also forward parts as they come.
+    pub fn apply_manifest(
+        &self,
+        m: &crate::manifest::SegmentManifest,
+        codecs: &str,
+        resolution: Option<(u16, u16)>,
+    ) {
+        let known_init = self
+            .read()
+            .get(&m.rendition)
+            .and_then(|r| r.playlist.segments().back().map(|s| s.init_uri.clone()));
+        let init_uri = chunk_uri(&m.init, "mp4");
+        if known_init.as_deref() != Some(init_uri.as_str()) {
+            self.set_init(&m.rendition, &m.init, codecs, resolution, 0, m.msn);
+        }
+        for p in &m.parts {
+            self.push_part(&m.rendition, &p.hash, p.duration, p.independent, None);
+        }
+        self.end_segment(&m.rendition, &m.segment, m.duration);
+        if m.duration > 0.0 {
+            self.observe_bandwidth(
+                &m.rendition,
+                (m.segment_size as f64 * 8.0 / m.duration) as u64,
+            );
+        }
+    }
+
     /// The stream of `rendition` ended (EXT-X-ENDLIST); waiting requests are answered.
     pub fn end_stream(&self, rendition: &str) {
         if let Some(r) = self.write().get_mut(rendition) {
