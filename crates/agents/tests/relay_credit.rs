@@ -1,0 +1,130 @@
+//! Credit mode end to end: a viewer pays the relay over a real ILP STREAM connection
+//! (tollcast-net's sender -> receiver; the relay's billing follows the receiver's money events,
+//! credentials tagged with the viewer id as the SPSP route `/.well-known/pay/{viewer}` hands
+//! out); its balance buys time; past the grace window the relay answers 402 with a JSON reason;
+//! paying again resumes service.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use tokio::time::Instant;
+use tollcast_agents::relay::billing::{Billing, BillingConfig};
+use tollcast_net::stream::{ReceiverConfig, SenderConfig, StreamReceiver, StreamSender};
+use tollcast_wire::address::Address;
+
+/// Wait until the relay has credited `viewer` with `total` (the follow task is asynchronous).
+async fn credited(billing: &Billing, viewer: &str, total: u128) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while billing
+        .standing_at(viewer, Instant::now())
+        .map(|s| s.received)
+        != Some(total)
+    {
+        assert!(Instant::now() < deadline, "payment never credited");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_mode_serves_while_paid_then_402_then_resumes() {
+    let rig = start_origin().await;
+    let receiver = Arc::new(StreamReceiver::new(ReceiverConfig::new(
+        Address::new("test.relay.pay").unwrap(),
+        "USD",
+        6,
+    )));
+    let grace = Duration::from_millis(300);
+    let billing = Arc::new(Billing::new(BillingConfig {
+        price_per_second: 1_000,
+        grace,
+        asset_code: "USD".into(),
+        asset_scale: 6,
+        pay_to: Some("http://127.0.0.1/.well-known/pay/alice".into()),
+    }));
+    let _follow = billing.follow(&receiver);
+    let (relay, addr, _d) = rig
+        .relay(
+            &format!("http://{}", rig.origin_addr),
+            Some(billing.clone()),
+            Duration::from_secs(8),
+        )
+        .await;
+    let manifests = rig.wait_manifests(1).await;
+    let part = manifests[0].parts[0].hash.clone();
+    wait_known(&relay, &part).await;
+    let path = format!("/{part}.m4s");
+    let alice = ["Authorization: Bearer alice"];
+
+    // Nobody named: 402 no_viewer. Alice before paying: 402 no_payment.
+    let r = get(addr, &path).await;
+    assert_eq!(r.status, 402);
+    assert_eq!(r.json()["reason"], "no_viewer");
+    let r = get_with(addr, &path, &alice).await;
+    assert_eq!(r.status, 402);
+    let j = r.json();
+    assert_eq!(j["reason"], "no_payment");
+    assert_eq!(j["price_per_second"], 1_000);
+    assert_eq!(j["pay_to"], "http://127.0.0.1/.well-known/pay/alice");
+    assert_eq!(get(addr, "/live/source/index.m3u8").await.status, 402);
+
+    // Alice streams 1,500 units (1.5 s of service) over STREAM.
+    let (dest, secret) = receiver.generate_credentials(Some("alice"));
+    let mut sender = StreamSender::connect(receiver.clone(), SenderConfig::new(dest, secret))
+        .await
+        .unwrap();
+    sender.send(1_500).await.unwrap();
+    credited(&billing, "alice", 1_500).await;
+    let r = get_with(addr, &path, &alice).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, get(rig.origin_addr, &path).await.body);
+    let r = get(addr, "/live/source/index.m3u8?viewer=alice").await;
+    assert_eq!(r.status, 200, "viewer id in the query works too");
+    // Another viewer is not covered by Alice's money.
+    assert_eq!(
+        get_with(addr, &path, &["Authorization: Bearer bob"])
+            .await
+            .status,
+        402
+    );
+
+    // Past paid time + grace: 402 credit_exhausted with a reason a page can show.
+    let until = billing
+        .standing_at("alice", Instant::now())
+        .unwrap()
+        .paid_until
+        .unwrap();
+    tokio::time::sleep_until(until + grace + Duration::from_millis(20)).await;
+    let r = get_with(addr, &path, &alice).await;
+    assert_eq!(r.status, 402);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let j = r.json();
+    assert_eq!(j["error"], "payment_required");
+    assert_eq!(j["reason"], "credit_exhausted");
+    assert_eq!(j["received"], "1500");
+    assert!(
+        j["message"]
+            .as_str()
+            .unwrap()
+            .contains("keep streaming money")
+    );
+    assert!(j["expired_ms_ago"].as_u64().unwrap() >= grace.as_millis() as u64);
+
+    // Paying again resumes service, on the same connection.
+    sender.send(2_000).await.unwrap();
+    credited(&billing, "alice", 3_500).await;
+    let r = get_with(addr, &path, &alice).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(relay.metrics().payment_required.load(Ordering::Relaxed), 5);
+    // The relay fetched the part once, whatever was refused before payment.
+    assert_eq!(
+        relay
+            .metrics()
+            .upstream_chunk_fetches
+            .load(Ordering::Relaxed),
+        1
+    );
+}
