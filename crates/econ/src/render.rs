@@ -47,17 +47,23 @@ pub fn table(r: &Report, s: &Sensitivity, m: &Measured) -> String {
     }
     let b = &r.break_even;
     let _ = writeln!(o, "\nbreak-even");
+    let relay_be = match b.viewers_per_relay {
+        Some(v) => format!("{} concurrent viewers per relay", v.fmt_places(1)),
+        None => "never (each viewer costs the relay more than it earns)".into(),
+    };
     let _ = writeln!(
         o,
-        "  relay:      {} viewers per relay (earns {} {c}, costs {} {c} per viewer-hour)",
-        opt(b.viewers_per_relay, 1, "never"),
+        "  relay:      {relay_be}; earns {} {c}, costs {} {c} per viewer-hour",
         b.relay_revenue_per_viewer_hour.fmt_places(6),
         b.relay_cost_per_viewer_hour.fmt_places(6)
     );
+    let transcoder_be = match b.minutes_per_transcoder_hour {
+        Some(v) => format!("{} transcoded minutes per transcoder-hour", v.fmt_places(1)),
+        None => "never (the fee does not cover the CPU)".into(),
+    };
     let _ = writeln!(
         o,
-        "  transcoder: {} minutes per transcoder-hour (fee {} {c}, CPU cost {} {c} per minute)",
-        opt(b.minutes_per_transcoder_hour, 1, "never"),
+        "  transcoder: {transcoder_be}; fee {} {c}, CPU cost {} {c} per minute",
         r.comparison.transcoder_fee_per_minute,
         b.transcoder_cost_per_minute.fmt_places(6)
     );

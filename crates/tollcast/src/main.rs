@@ -32,6 +32,8 @@ enum Command {
     Event(cmd::event::Args),
     /// Send a STREAM payment to an SPSP URL or an npub through a tollcast node; prints what arrived.
     Pay(cmd::pay::Args),
+    /// Economic model: per-role revenue, cost, margin, break-even, creator share vs Twitch/YouTube.
+    Econ(cmd::econ::Args),
     /// Run a live LL-HLS origin: ingest (synthetic/RTMP/SRT) -> CMAF parts -> chunk store -> HTTP.
     Origin(cmd::origin::Args),
 }
@@ -63,6 +65,7 @@ async fn main() {
         Command::Toon(a) => cmd::toon::run(a).await,
         Command::Event(a) => cmd::event::run(a).await,
         Command::Pay(a) => cmd::pay::run(a).await,
+        Command::Econ(a) => cmd::econ::run(a).await,
         Command::Origin(a) => cmd::origin::run(a).await,
     };
     if let Err(e) = result {

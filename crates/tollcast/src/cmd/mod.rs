@@ -1,5 +1,6 @@
 //! One module per top-level subcommand; each exposes `Args` (clap) and `run`.
 
+pub mod econ;
 pub mod event;
 pub mod balance;
 pub mod ilp;
