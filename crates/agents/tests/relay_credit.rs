@@ -13,6 +13,10 @@ use std::time::Duration;
 use common::*;
 use tokio::time::Instant;
 use tollcast_agents::relay::billing::{Billing, BillingConfig};
+use tollcast_agents::relay::offer::OfferSettings;
+use tollcast_events::nostr::prelude::{Filter, Keys, Kind};
+use tollcast_events::offer::{KIND_RELAY_OFFER, RelayOffer};
+use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
 use tollcast_net::stream::{ReceiverConfig, SenderConfig, StreamReceiver, StreamSender};
 use tollcast_wire::address::Address;
 
@@ -83,6 +87,50 @@ async fn credit_mode_serves_while_paid_then_402_then_resumes() {
     assert_eq!(r.body, get(rig.origin_addr, &path).await.body);
     let r = get(addr, "/live/source/index.m3u8?viewer=alice").await;
     assert_eq!(r.status, 200, "viewer id in the query works too");
+
+    // The relay advertises itself on Nostr: stream, price per minute, ILP/SPSP, upstream, load.
+    let relay_keys = Keys::generate();
+    let nostr = RelayClient::connect(&rig.nostr_url, ClientOptions::default()).unwrap();
+    let settings = OfferSettings {
+        ilp_address: "test.relay.pay".into(),
+        spsp: vec![format!("http://{addr}/.well-known/pay")],
+        url: Some(format!("http://{addr}/live/master.m3u8")),
+        price_per_gb: None,
+        capacity: 100,
+        every: Duration::from_secs(60),
+    };
+    let adv = relay.advertise(relay_keys.clone(), vec![nostr.clone()], settings);
+    let filter = Filter::new()
+        .kind(Kind::from(KIND_RELAY_OFFER))
+        .author(relay_keys.public_key());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let offer = loop {
+        let evs = nostr
+            .fetch(vec![filter.clone()], Duration::from_secs(5))
+            .await
+            .unwrap();
+        if let Some(ev) = evs.first() {
+            break RelayOffer::from_event(ev).unwrap();
+        }
+        assert!(Instant::now() < deadline, "relay offer never published");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    adv.abort();
+    assert_eq!(offer.stream.as_ref(), Some(&rig.stream));
+    let ppm = offer.price_per_minute.unwrap();
+    assert_eq!(
+        (ppm.amount, ppm.asset_code.as_str(), ppm.asset_scale),
+        (60_000, "USD", 6)
+    );
+    assert_eq!(offer.ilp_address, "test.relay.pay");
+    assert_eq!(offer.upstream, Some(format!("http://{}", rig.origin_addr)));
+    let load = offer.load.unwrap();
+    assert_eq!(
+        (load.viewers, load.capacity),
+        (1, 100),
+        "Alice is being served"
+    );
+
     // Another viewer is not covered by Alice's money.
     assert_eq!(
         get_with(addr, &path, &["Authorization: Bearer bob"])

@@ -223,6 +223,15 @@ impl Billing {
         })
     }
 
+    /// Viewers served now (paid time or grace left).
+    pub fn active_viewers(&self) -> u64 {
+        let now = Instant::now();
+        self.lock()
+            .values()
+            .filter(|a| a.paid_until.is_some_and(|t| now <= t + self.cfg.grace))
+            .count() as u64
+    }
+
     /// Credit viewers from `receiver`'s money events (connections tagged with a viewer id);
     /// runs until the receiver is dropped.
     pub fn follow(self: &Arc<Self>, receiver: &StreamReceiver) -> tokio::task::JoinHandle<()> {

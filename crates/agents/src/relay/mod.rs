@@ -11,12 +11,13 @@
 //!
 //! Modules: [`upstream`] (HTTP client, coalescing), [`manifests`] (trusted hashes),
 //! [`billing`] (credit mode), [`http`] (the axum routes, 402 gating), [`nostr`] (manifest
-//! subscription).
+//! subscription), [`offer`] (the kind-31312 advertisement).
 
 pub mod billing;
 pub mod http;
 pub mod manifests;
 pub mod nostr;
+pub mod offer;
 pub mod upstream;
 
 use std::sync::Arc;
