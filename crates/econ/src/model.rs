@@ -37,6 +37,9 @@ pub struct BreakEven {
     /// Concurrent viewers one relay needs to cover its fixed node-hour cost;
     /// `None` when a viewer costs at least what it brings (never breaks even).
     pub viewers_per_relay: Option<Dec>,
+    /// Relay margin (basis points) at which a relay serving `viewers_per_relay` viewers
+    /// (its capacity) covers its variable and fixed cost; `None` when nothing reaches the relay.
+    pub relay_margin_bps_needed_at_capacity: Option<Dec>,
     /// Transcoder variable cost per transcoded minute (CPU only).
     pub transcoder_cost_per_minute: Dec,
     /// Transcoded minutes per transcoder node-hour needed to cover its fixed cost
@@ -68,6 +71,8 @@ pub struct Report {
     pub gross: Dec,
     /// What reaches the relay after connector fees.
     pub at_relay: Dec,
+    /// The relay margin assumed (basis points), next to the break-even one.
+    pub relay_margin_bps: Dec,
     /// creator, relay, transcoder, moderator, connectors (in that order).
     pub roles: Vec<RoleLine>,
     pub break_even: BreakEven,
@@ -188,6 +193,16 @@ pub fn compute(a: &Assumptions, m: &Measured) -> Result<Report, EconError> {
     } else {
         None
     };
+    // At capacity a relay must earn, per viewer-hour, its variable cost plus its fixed cost
+    // spread over its viewers; as a share of what reaches it per viewer-hour, in bps.
+    let needed_per_vh = relay_cost_per_vh.plus(
+        a.relay_fixed_cost_per_hour
+            .over(a.viewers_per_relay)?
+            .ok_or(EconError::Overflow)?,
+    )?;
+    let at_relay_per_vh = at_relay.over(viewer_hours)?.unwrap_or(Dec::ZERO);
+    let relay_margin_bps_needed_at_capacity =
+        needed_per_vh.times(Dec::int(BPS))?.over(at_relay_per_vh)?;
     let transcoder_gain = a
         .transcoder_fee_per_minute
         .minus(transcoder_cost_per_minute)?;
@@ -203,11 +218,13 @@ pub fn compute(a: &Assumptions, m: &Measured) -> Result<Report, EconError> {
         stream_minutes,
         gross,
         at_relay,
+        relay_margin_bps: a.relay_margin_bps,
         roles,
         break_even: BreakEven {
             relay_revenue_per_viewer_hour,
             relay_cost_per_viewer_hour: relay_cost_per_vh,
             viewers_per_relay,
+            relay_margin_bps_needed_at_capacity,
             transcoder_cost_per_minute,
             minutes_per_transcoder_hour,
         },

@@ -57,6 +57,12 @@ pub fn table(r: &Report, s: &Sensitivity, m: &Measured) -> String {
         b.relay_revenue_per_viewer_hour.fmt_places(6),
         b.relay_cost_per_viewer_hour.fmt_places(6)
     );
+    let _ = writeln!(
+        o,
+        "              at its capacity a relay needs a margin of {} bps (assumed {} bps)",
+        opt(b.relay_margin_bps_needed_at_capacity, 0, "-"),
+        r.relay_margin_bps
+    );
     let transcoder_be = match b.minutes_per_transcoder_hour {
         Some(v) => format!("{} transcoded minutes per transcoder-hour", v.fmt_places(1)),
         None => "never (the fee does not cover the CPU)".into(),
@@ -100,6 +106,13 @@ pub fn table(r: &Report, s: &Sensitivity, m: &Measured) -> String {
             o,
             "  {:<48} {:>9.2} {:>9.2} {:>9.2}",
             w.field, w.share_at_low, w.share_at_high, w.effect
+        );
+    }
+    if let Some(top) = s.swings.first().filter(|w| w.effect > 0.0) {
+        let _ = writeln!(
+            o,
+            "  moves the creator share most: {} (up to {:.2} percentage points)",
+            top.field, top.effect
         );
     }
     let _ = writeln!(o, "\nmeasured inputs");
@@ -176,6 +189,13 @@ pub fn csv(r: &Report, s: &Sensitivity) -> String {
         "cost_per_viewer_hour",
         b.relay_cost_per_viewer_hour.to_string(),
         c,
+    );
+    push(
+        "break_even",
+        "relay",
+        "margin_bps_needed_at_capacity",
+        o(b.relay_margin_bps_needed_at_capacity),
+        "bps",
     );
     push(
         "break_even",
@@ -313,6 +333,19 @@ pub fn roles_svg(r: &Report) -> String {
         y(0.0),
         W - 20.0
     );
+    // value axis: labels at the top, zero and (if any margin is negative) the bottom
+    let mut ticks = vec![max, 0.0];
+    if min < 0.0 {
+        ticks.push(min);
+    }
+    for t in ticks {
+        let _ = writeln!(
+            o,
+            "<text x=\"54\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"10\">{t:.0}</text><line x1=\"56\" y1=\"{1:.1}\" x2=\"60\" y2=\"{1:.1}\" stroke=\"black\"/>",
+            y(t) + 3.0,
+            y(t)
+        );
+    }
     for (i, l) in r.roles.iter().enumerate() {
         let gx = 60.0 + i as f64 * group_w;
         for (j, (v, (_, color))) in [l.revenue, l.cost, l.margin].iter().zip(colors).enumerate() {
@@ -424,6 +457,16 @@ pub fn tornado_svg(s: &Sensitivity) -> String {
             (w.share_at_low, "#e45756", "-"),
             (w.share_at_high, "#4c78a8", "+"),
         ] {
+            let (tx, anchor) = if share < s.base_share {
+                (x(share) - 4.0, "end")
+            } else {
+                (x(share) + 4.0, "start")
+            };
+            let _ = writeln!(
+                o,
+                "<text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" font-size=\"10\">{share:.2}</text>",
+                yy + 14.0
+            );
             let (a, b) = (x(share).min(center), x(share).max(center));
             let _ = writeln!(
                 o,

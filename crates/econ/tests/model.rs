@@ -146,6 +146,13 @@ fn break_even_points() {
     assert_eq!(r.break_even.relay_revenue_per_viewer_hour, d("0.009801"));
     assert_eq!(r.break_even.relay_cost_per_viewer_hour, d("0.030108"));
     assert_eq!(r.break_even.viewers_per_relay, None);
+    // margin needed at capacity (30 viewers): fixed 0.05 / 30 = 0.001666667 per vh, plus 0.030108
+    // = 0.031774667 per vh; 98.01 / 1000 = 0.09801 reaches the relay per vh;
+    // 0.031774667 x 10000 / 0.09801 = 3241.982144679 bps
+    assert_eq!(
+        r.break_even.relay_margin_bps_needed_at_capacity,
+        Some(d("3241.982144679"))
+    );
     // transcoder: CPU per minute 36 x 0.036 / 3600 = 0.00036; gain 0.01 - 0.00036 = 0.00964;
     // fixed 0.03 per hour / 0.00964 = 3.112033195... minutes per transcoder-hour
     assert_eq!(r.break_even.transcoder_cost_per_minute, d("0.00036"));
@@ -160,6 +167,11 @@ fn break_even_points() {
     let r = compute(&a, &m).unwrap();
     assert_eq!(r.break_even.relay_cost_per_viewer_hour, d("0.003108"));
     assert_eq!(r.break_even.viewers_per_relay, Some(d("7.470491558")));
+    // (0.003108 + 0.001666667) x 10000 / 0.09801 = 487.16120804 bps
+    assert_eq!(
+        r.break_even.relay_margin_bps_needed_at_capacity,
+        Some(d("487.16120804"))
+    );
     // relay cost 0.108 + 1.5e12 x 0.002 / 1e9 (= 3) + 2 = 5.108; margin 9.801 - 5.108 = 4.693
     assert_eq!(r.role("relay").unwrap().margin, d("4.693"));
     // creator share does not depend on costs

@@ -170,6 +170,17 @@ fn econ_on_the_examples_prints_table_and_writes_csv_and_charts() {
     assert!(out.contains("Twitch:     50 %"), "{out}");
     assert!(out.contains("YouTube:    55-70 %"), "{out}");
     assert!(out.contains("ESTIMATE (not yet measured)"), "{out}");
+    // relay per viewer-hour: CPU (4 + 0.0144) x 0.02 / 3600 + bytes (1.368e9 + 1.44e6) x 0.01 / 1e9
+    // = 0.0000223 + 0.0136944; + fixed 0.05 / 200 = 0.00025 -> 0.0139667; 4990.005 / 100000 =
+    // 0.04990005 reaches the relay per viewer-hour: 0.0139667 / 0.04990005 = 2799 bps needed
+    assert!(
+        out.contains("needs a margin of 2799 bps (assumed 2000 bps)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("moves the creator share most: fees.relay_margin_bps"),
+        "{out}"
+    );
     // the table's columns line up: every role row has the same length as the header
     let header = out.lines().find(|l| l.starts_with("role")).unwrap();
     for r in ["creator", "relay", "transcoder", "moderator", "connectors"] {
@@ -180,12 +191,12 @@ fn econ_on_the_examples_prints_table_and_writes_csv_and_charts() {
         assert_eq!(l.len(), header.len(), "{l:?} vs {header:?}");
     }
 
-    // CSV: header + 4 summary + 5 roles x 5 + 5 break-even + 6 comparison + 19 inputs x 3
+    // CSV: header + 4 summary + 5 roles x 5 + 6 break-even + 6 comparison + 19 inputs x 3
     let text = std::fs::read_to_string(&csv).unwrap();
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
     assert_eq!(rows[0], ["section", "item", "metric", "value", "unit"]);
     assert!(rows.iter().all(|r| r.len() == 5), "{text}");
-    assert_eq!(rows.len(), 1 + 4 + 25 + 5 + 6 + 57);
+    assert_eq!(rows.len(), 1 + 4 + 25 + 6 + 6 + 57);
     let get = |sec: &str, item: &str, metric: &str| -> String {
         rows.iter()
             .find(|r| r[0] == sec && r[1] == item && r[2] == metric)
