@@ -32,6 +32,8 @@ enum Command {
     Event(cmd::event::Args),
     /// Send a STREAM payment to an SPSP URL or an npub through a tollcast node; prints what arrived.
     Pay(cmd::pay::Args),
+    /// Run a relay agent (CDN edge) for a stream: verified, cached LL-HLS fan-out, optionally paid.
+    Relay(cmd::relay::Args),
     /// Economic model: per-role revenue, cost, margin, break-even, creator share vs Twitch/YouTube.
     Econ(cmd::econ::Args),
     /// Run a live LL-HLS origin: ingest (synthetic/RTMP/SRT) -> CMAF parts -> chunk store -> HTTP.
@@ -65,6 +67,7 @@ async fn main() {
         Command::Toon(a) => cmd::toon::run(a).await,
         Command::Event(a) => cmd::event::run(a).await,
         Command::Pay(a) => cmd::pay::run(a).await,
+        Command::Relay(a) => cmd::relay::run(a).await,
         Command::Econ(a) => cmd::econ::run(a).await,
         Command::Origin(a) => cmd::origin::run(a).await,
     };

@@ -7,6 +7,7 @@ pub mod ilp;
 pub mod node;
 pub mod origin;
 pub mod pay;
+pub mod relay;
 pub mod stream;
 pub mod event_relay;
 pub mod event_sign;
