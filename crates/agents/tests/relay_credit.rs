@@ -74,6 +74,23 @@ async fn credit_mode_serves_while_paid_then_402_then_resumes() {
     assert_eq!(j["price_per_second"], 1_000);
     assert_eq!(j["pay_to"], "http://127.0.0.1/.well-known/pay/alice");
     assert_eq!(get(addr, "/live/source/index.m3u8").await.status, 402);
+    // A player page on another origin may ask (CORS preflight) before sending its viewer id.
+    let pre = request(
+        addr,
+        "OPTIONS",
+        &path,
+        &[
+            "Origin: http://player.example",
+            "Access-Control-Request-Headers: authorization",
+        ],
+    )
+    .await;
+    assert_eq!(pre.status, 204);
+    assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        pre.header("access-control-allow-headers"),
+        Some("authorization")
+    );
 
     // Alice streams 1,500 units (1.5 s of service) over STREAM.
     let (dest, secret) = receiver.generate_credentials(Some("alice"));

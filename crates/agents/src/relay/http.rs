@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::{OriginalUri, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,10 +28,16 @@ impl Relay {
     /// The HTTP routes (see the module doc).
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/live/master.m3u8", get(playlist))
-            .route("/live/{rendition}/index.m3u8", get(playlist))
-            .route("/live/{rendition}/hint/{file}", get(hint))
-            .route("/{name}", get(chunk))
+            .route("/live/master.m3u8", get(playlist).options(preflight))
+            .route(
+                "/live/{rendition}/index.m3u8",
+                get(playlist).options(preflight),
+            )
+            .route(
+                "/live/{rendition}/hint/{file}",
+                get(hint).options(preflight),
+            )
+            .route("/{name}", get(chunk).options(preflight))
             .layer(middleware::from_fn_with_state(self.clone(), gate))
             .with_state(self.clone())
     }
@@ -57,8 +63,27 @@ pub fn viewer_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Credit-mode gate: 402 unless the viewer's balance covers it.
+/// CORS preflight (players on another origin send `Authorization`), then the credit-mode
+/// gate: 402 unless the viewer's balance covers it.
 async fn gate(State(relay): State<Relay>, req: Request, next: Next) -> Response {
+    if req.method() == Method::OPTIONS {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        common(&mut resp, "no-store");
+        return resp;
+    }
     if let Some(billing) = relay.billing() {
         let viewer = viewer_of(req.headers(), req.uri().query());
         if let Err(pr) = billing.check(viewer.as_deref()) {
@@ -77,6 +102,11 @@ async fn gate(State(relay): State<Relay>, req: Request, next: Next) -> Response 
         }
     }
     next.run(req).await
+}
+
+/// Answered by [`gate`]; the route only has to exist.
+async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 fn common(resp: &mut Response, cache: &str) {
@@ -173,5 +203,28 @@ async fn chunk(
     match relay.chunk(hash).await {
         Ok(b) => media(&relay, b, IMMUTABLE),
         Err(e) => error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewer_from_header_or_query() {
+        let mut h = HeaderMap::new();
+        assert_eq!(viewer_of(&h, None), None);
+        assert_eq!(viewer_of(&h, Some("a=1&viewer=bob")), Some("bob".into()));
+        assert_eq!(viewer_of(&h, Some("viewer=")), None);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer alice"),
+        );
+        assert_eq!(viewer_of(&h, Some("viewer=bob")), Some("alice".into()));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic eA=="),
+        );
+        assert_eq!(viewer_of(&h, None), None);
     }
 }

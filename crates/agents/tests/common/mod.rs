@@ -50,8 +50,13 @@ impl HttpResponse {
 
 /// GET `path` with extra header lines (`"Name: value"`), `Connection: close`.
 pub async fn get_with(addr: SocketAddr, path: &str, headers: &[&str]) -> HttpResponse {
+    request(addr, "GET", path, headers).await
+}
+
+/// `method` `path` with extra header lines, `Connection: close`.
+pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> HttpResponse {
     let mut s = TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for h in headers {
         req.push_str(h);
         req.push_str("\r\n");
