@@ -74,6 +74,7 @@ pub struct Figure {
     /// Where and how it was measured (or why it is an estimate).
     pub source: String,
     /// The command that measures it, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
 }
 
@@ -376,6 +377,12 @@ impl Assumptions {
 }
 
 impl Measured {
+    /// The file form agents write from their metrics: TOML that [`Measured::parse`] reads back
+    /// exactly (values as quoted exact decimals).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("plain tables of strings serialize")
+    }
+
     /// Read measured figures: one table per figure with `value`, `status`
     /// (measured | derived | estimate), `source` and optional `command`.
     pub fn parse(file: &str, text_in: &str) -> Result<Measured, EconError> {

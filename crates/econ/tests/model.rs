@@ -334,3 +334,15 @@ fn measured_inputs_also_read_as_json() {
         EconError::Syntax { format: "JSON", .. }
     ));
 }
+
+#[test]
+fn measured_file_written_by_agents_reads_back_exactly() {
+    let (_, m) = case_a();
+    let text = m.to_toml();
+    assert!(
+        text.contains("[relay_core_seconds_per_viewer_hour]"),
+        "{text}"
+    );
+    assert!(text.contains("value = \"7.2\""), "{text}");
+    assert_eq!(Measured::parse("m.toml", &text).unwrap(), m);
+}

@@ -170,11 +170,12 @@ fn econ_on_the_examples_prints_table_and_writes_csv_and_charts() {
     assert!(out.contains("Twitch:     50 %"), "{out}");
     assert!(out.contains("YouTube:    55-70 %"), "{out}");
     assert!(out.contains("ESTIMATE (not yet measured)"), "{out}");
-    // relay per viewer-hour: CPU (4 + 0.0144) x 0.02 / 3600 + bytes (1.368e9 + 1.44e6) x 0.01 / 1e9
-    // = 0.0000223 + 0.0136944; + fixed 0.05 / 200 = 0.00025 -> 0.0139667; 4990.005 / 100000 =
-    // 0.04990005 reaches the relay per viewer-hour: 0.0139667 / 0.04990005 = 2799 bps needed
+    // relay per viewer-hour: CPU (4 + 0.0144) x 0.02 / 3600 = 0.0000223 plus bytes
+    // (1.368e9 + 1.0872e6) x 0.01 / 1e9 = 0.0136909; + fixed 0.05 / 200 = 0.00025 -> 0.0139632;
+    // 4990.005 / 100000 = 0.04990005 reaches the relay per viewer-hour: 0.0139632 / 0.04990005
+    // = 2798.2 bps needed
     assert!(
-        out.contains("needs a margin of 2799 bps (assumed 2000 bps)"),
+        out.contains("needs a margin of 2798 bps (assumed 2000 bps)"),
         "{out}"
     );
     assert!(
@@ -346,5 +347,85 @@ fn econ_bad_input_exits_1_and_names_field_and_unit() {
             "missing `transcoder_core_seconds_per_ladder_minute.value` (CPU core-seconds per minute"
         ),
         "{err}"
+    );
+}
+
+/// Wire bytes of one per-second STREAM payment as tollcast encodes it: STREAM PREPARE (one
+/// StreamMoney frame) in an ILP PREPARE in a BTP MESSAGE, answered by a STREAM FULFILL reply in
+/// an ILP FULFILL in a BTP RESPONSE, each in a WebSocket binary frame (client frames are masked:
+/// 2 + 4 header bytes; server frames 2; both under 126 bytes of payload gain 0 extra length bytes,
+/// larger ones 2). The example's `payment_bytes_per_viewer_hour` must be this x 3,600 within 25 %.
+#[test]
+fn payment_overhead_in_the_example_matches_real_packet_sizes() {
+    use std::time::{Duration, SystemTime};
+    use tollcast_wire::address::Address;
+    use tollcast_wire::btp::{BtpPacket, ContentType, Frame, Message, ProtocolData, Response};
+    use tollcast_wire::ilp::{Fulfill, Prepare};
+    use tollcast_wire::stream::{
+        Frame as SFrame, IlpPacketType, StreamKeys, StreamMoneyFrame, StreamPacket,
+    };
+
+    let keys = StreamKeys::from_shared_secret(&[7u8; 32]);
+    let mut sp = StreamPacket::new(1234, IlpPacketType::Prepare, 990);
+    sp.frames.push(SFrame::StreamMoney(StreamMoneyFrame {
+        stream_id: 1,
+        shares: 1,
+    }));
+    let data = sp.encrypt_and_encode(&keys);
+    // A STREAM destination: the receiver's address plus a 64-character base64url connection
+    // token, as ilp-protocol-stream and tollcast generate.
+    let destination = Address::new(&format!("g.tollcast.relay-a.{}", "A".repeat(64))).unwrap();
+    let prepare = Prepare {
+        amount: 1000,
+        expires_at: SystemTime::now() + Duration::from_secs(30),
+        execution_condition: keys.condition(&data),
+        destination,
+        data: data.into(),
+    };
+    let reply = StreamPacket::new(1234, IlpPacketType::Fulfill, 1000).encrypt_and_encode(&keys);
+    let fulfill = Fulfill {
+        fulfillment: [1u8; 32],
+        data: reply.into(),
+    };
+    let ilp = |d: tollcast_wire::Bytes| {
+        vec![ProtocolData {
+            name: "ilp".into(),
+            content_type: ContentType(0),
+            data: d,
+        }]
+    };
+    let out = BtpPacket {
+        request_id: 1,
+        frame: Frame::Message(Message {
+            protocol_data: ilp(prepare.encode()),
+        }),
+    }
+    .encode()
+    .len();
+    let back = BtpPacket {
+        request_id: 1,
+        frame: Frame::Response(Response {
+            protocol_data: ilp(fulfill.encode()),
+        }),
+    }
+    .encode()
+    .len();
+    let ws =
+        |n: usize, masked: bool| n + 2 + if n >= 126 { 2 } else { 0 } + if masked { 4 } else { 0 };
+    let per_payment = ws(out, true) + ws(back, false);
+    let per_hour = per_payment * 3600;
+    println!(
+        "ECON payment bytes: BTP prepare {out} B, BTP fulfill {back} B, with WebSocket framing {per_payment} B per payment = {per_hour} B per viewer-hour"
+    );
+
+    let measured = std::fs::read_to_string(example("measured.toml")).unwrap();
+    let table: toml::Table = measured.parse().unwrap();
+    let claimed = table["payment_bytes_per_viewer_hour"]["value"]
+        .as_integer()
+        .unwrap() as f64;
+    let ratio = claimed / per_hour as f64;
+    assert!(
+        (0.75..=1.25).contains(&ratio),
+        "examples/econ/measured.toml says {claimed} B per viewer-hour, real packets give {per_hour}"
     );
 }
