@@ -346,3 +346,16 @@ fn measured_file_written_by_agents_reads_back_exactly() {
     assert!(text.contains("value = \"7.2\""), "{text}");
     assert_eq!(Measured::parse("m.toml", &text).unwrap(), m);
 }
+
+#[test]
+fn absurd_inputs_give_an_overflow_error_not_a_panic() {
+    let (mut a, m) = case_a();
+    // 1e15 viewers x 1e15 hours = 1e30 viewer-hours: 1e39 nano-units, past i128
+    a.viewers = Dec::int(1_000_000_000_000_000);
+    a.stream_hours = Dec::int(1_000_000_000_000_000);
+    assert_eq!(compute(&a, &m).unwrap_err(), EconError::Overflow);
+    assert_eq!(
+        sensitivity(&a, &m, d("0.2")).unwrap_err(),
+        EconError::Overflow
+    );
+}
