@@ -88,9 +88,31 @@ async fn relay_verifies_serves_and_refuses_tampering() {
     assert!(master.text().contains("source/index.m3u8"));
 
     // A preload hint through the tree resolves to a part that a later manifest signs.
+    // Asked at the origin and through the tree at once, to see what verification costs.
     let open = rig.origin.next_msn("source").unwrap();
-    let hinted = get(addr_b, &format!("/live/source/hint/{open}.1.m4s")).await;
+    let hint = format!("/live/source/hint/{open}.1.m4s");
+    let t0 = std::time::Instant::now();
+    let (direct, hinted) = tokio::join!(
+        async {
+            let r = get(rig.origin_addr, &hint).await;
+            (r, t0.elapsed())
+        },
+        async {
+            let r = get(addr_b, &hint).await;
+            (r, t0.elapsed())
+        }
+    );
+    let ((direct, t_direct), (hinted, t_tree)) = (direct, hinted);
     assert_eq!(hinted.status, 200, "{}", hinted.text());
+    assert_eq!(
+        hinted.body, direct.body,
+        "the hint resolves to the same part"
+    );
+    println!(
+        "RELAY hinted part: origin {} ms, origin->A->B {} ms (waits for its segment's signed manifest)",
+        t_direct.as_millis(),
+        t_tree.as_millis()
+    );
     let hinted_hash = sha256_hex(&hinted.body);
     let later = rig.wait_manifests(manifests.len() + 1).await;
     assert!(
