@@ -148,7 +148,12 @@ fn start_pyrelay() -> Option<(PyRelay, String)> {
 fn bench_relay(c: &mut Criterion, rt: &Runtime, name: &str, url: &str) {
     let keys = Keys::generate();
     let mut counter = 0u64;
-    let mut ws = rt.block_on(async { tokio_tungstenite::connect_async(url).await.unwrap().0 });
+    let mut ws = rt.block_on(async {
+        tokio_tungstenite::connect_async_with_config(url, None, true)
+            .await
+            .unwrap()
+            .0
+    });
     // 2,000 stored events for the query benchmark.
     for _ in 0..20 {
         let batch = fresh(&keys, 100, &mut counter);

@@ -216,7 +216,7 @@ async fn run(url: String, opts: ClientOptions, mut cmds: mpsc::Receiver<Cmd>) {
     loop {
         let cfg = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(opts.max_message_size));
-        let ws = match tokio_tungstenite::connect_async_with_config(url.as_str(), Some(cfg), false)
+        let ws = match tokio_tungstenite::connect_async_with_config(url.as_str(), Some(cfg), true)
             .await
         {
             Ok((ws, _)) => ws,
