@@ -1,8 +1,9 @@
 //! Credit mode end to end: a viewer pays the relay over a real ILP STREAM connection
-//! (tollcast-net's sender -> receiver; the relay's billing follows the receiver's money events,
-//! credentials tagged with the viewer id as the SPSP route `/.well-known/pay/{viewer}` hands
-//! out); its balance buys time; past the grace window the relay answers 402 with a JSON reason;
-//! paying again resumes service.
+//! (credentials from the relay's SPSP route `/.well-known/pay/{viewer}`, tagged with the viewer
+//! id; tollcast-net's STREAM sender paying the relay's receiver directly, no connector between;
+//! the relay's billing follows the receiver's money events); its balance buys time; past the
+//! grace window the relay answers 402 with a JSON reason; paying again resumes service. Also:
+//! the relay's kind-31312 offer on a real Nostr relay, and CORS preflight.
 
 mod common;
 
@@ -17,7 +18,7 @@ use tollcast_agents::relay::offer::OfferSettings;
 use tollcast_events::nostr::prelude::{Filter, Keys, Kind};
 use tollcast_events::offer::{KIND_RELAY_OFFER, RelayOffer};
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
-use tollcast_net::stream::{ReceiverConfig, SenderConfig, StreamReceiver, StreamSender};
+use tollcast_net::stream::{ReceiverConfig, SenderConfig, StreamReceiver, StreamSender, spsp_http};
 use tollcast_wire::address::Address;
 
 /// Wait until the relay has credited `viewer` with `total` (the follow task is asynchronous).
@@ -51,9 +52,10 @@ async fn credit_mode_serves_while_paid_then_402_then_resumes() {
     }));
     let _follow = billing.follow(&receiver);
     let (relay, addr, _d) = rig
-        .relay(
+        .relay_paid(
             &format!("http://{}", rig.origin_addr),
             Some(billing.clone()),
+            Some(receiver.clone()),
             Duration::from_secs(8),
         )
         .await;
@@ -92,11 +94,20 @@ async fn credit_mode_serves_while_paid_then_402_then_resumes() {
         Some("authorization")
     );
 
-    // Alice streams 1,500 units (1.5 s of service) over STREAM.
-    let (dest, secret) = receiver.generate_credentials(Some("alice"));
-    let mut sender = StreamSender::connect(receiver.clone(), SenderConfig::new(dest, secret))
-        .await
-        .unwrap();
+    // Alice asks the relay's SPSP endpoint for credentials (never gated), then streams 1,500
+    // units (1.5 s of service) over STREAM.
+    let spsp = spsp_http::query(
+        &format!("http://{addr}/.well-known/pay/alice"),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let mut sender = StreamSender::connect(
+        receiver.clone(),
+        SenderConfig::new(spsp.destination_account, spsp.shared_secret),
+    )
+    .await
+    .unwrap();
     sender.send(1_500).await.unwrap();
     credited(&billing, "alice", 1_500).await;
     let r = get_with(addr, &path, &alice).await;

@@ -5,11 +5,13 @@
 //!   (blocking reloads wait upstream; identical concurrent requests share one upstream request)
 //! - `/live/{rendition}/hint/{msn}.{part}.m4s`: preload-hinted part, verified
 //! - `/{sha256}[.ext]`: any chunk, verified and cached
+//! - `/.well-known/pay[/{viewer}]`: SPSP, with [`Relay::paid_router`]
 //!
 //! A viewer names itself with `Authorization: Bearer <viewer>` or `?viewer=<viewer>`. Refused
 //! viewers get `402 Payment Required` with a JSON [`PaymentRequired`](super::billing::PaymentRequired).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
@@ -19,6 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
+use tollcast_net::stream::{StreamReceiver, spsp_http};
 
 use super::{Relay, RelayError};
 
@@ -41,7 +44,17 @@ impl Relay {
             .layer(middleware::from_fn_with_state(self.clone(), gate))
             .with_state(self.clone())
     }
+
+    /// [`Self::router`] plus the SPSP endpoint viewers pay through (never gated):
+    /// `/.well-known/pay/{viewer}` hands out STREAM credentials tagged with the viewer id,
+    /// which [`Billing::follow`](super::billing::Billing::follow) credits.
+    pub fn paid_router(&self, receiver: Arc<StreamReceiver>) -> Router {
+        self.router().merge(spsp_http::router(receiver, PAY_PATH))
+    }
 }
+
+/// Where [`Relay::paid_router`] serves SPSP.
+pub const PAY_PATH: &str = "/.well-known/pay";
 
 /// The viewer id a request carries.
 pub fn viewer_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {

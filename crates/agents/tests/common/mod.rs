@@ -26,6 +26,7 @@ use tollcast_media::playlist::PlaylistConfig;
 use tollcast_media::store::ChunkStore;
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
 use tollcast_net::nostr_relay::{NostrRelay, RelayConfig as NostrConfig};
+use tollcast_net::stream::StreamReceiver;
 
 pub struct HttpResponse {
     pub status: u16,
@@ -242,6 +243,18 @@ impl Rig {
         billing: Option<Arc<Billing>>,
         manifest_wait: Duration,
     ) -> (Relay, SocketAddr, tempfile::TempDir) {
+        self.relay_paid(upstream, billing, None, manifest_wait)
+            .await
+    }
+
+    /// Like [`Self::relay`], serving SPSP for `receiver` too (credit mode).
+    pub async fn relay_paid(
+        &self,
+        upstream: &str,
+        billing: Option<Arc<Billing>>,
+        receiver: Option<Arc<StreamReceiver>>,
+        manifest_wait: Duration,
+    ) -> (Relay, SocketAddr, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = ChunkStore::open(dir.path(), 64 * 1024 * 1024).unwrap();
         let book = Arc::new(ManifestBook::new(self.stream.clone(), []));
@@ -257,7 +270,11 @@ impl Rig {
         let mut cfg = RelayConfig::new(upstream);
         cfg.manifest_wait = manifest_wait;
         let relay = Relay::new(cfg, store, book, billing).unwrap();
-        let addr = serve(relay.router()).await;
+        let addr = serve(match receiver {
+            Some(r) => relay.paid_router(r),
+            None => relay.router(),
+        })
+        .await;
         (relay, addr, dir)
     }
 }

@@ -18,7 +18,7 @@ use tollcast_events::StreamAddress;
 use tollcast_media::store::ChunkStore;
 use tollcast_net::connector::{Node, NodeConfig};
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
-use tollcast_net::stream::{StreamReceiver, spsp_http};
+use tollcast_net::stream::StreamReceiver;
 
 /// Run a relay agent for one stream.
 ///
@@ -145,10 +145,10 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let mut cfg = RelayConfig::new(a.upstream.clone());
     cfg.manifest_wait = Duration::from_millis(a.manifest_wait_ms);
     let relay = Relay::new(cfg, store, book, billing).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut router = relay.router();
-    if let Some((_, receiver, _)) = &paid {
-        router = router.merge(spsp_http::router(receiver.clone(), "/.well-known/pay"));
-    }
+    let router = match &paid {
+        Some((_, receiver, _)) => relay.paid_router(receiver.clone()),
+        None => relay.router(),
+    };
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             eprintln!("relay HTTP server stopped: {e}");
