@@ -15,6 +15,7 @@ use common::*;
 use tokio::time::Instant;
 use tollcast_agents::relay::billing::{Billing, BillingConfig};
 use tollcast_agents::relay::offer::OfferSettings;
+use tollcast_agents::relay::{Relay, RelayConfig, RelayError};
 use tollcast_events::nostr::prelude::{Filter, Keys, Kind};
 use tollcast_events::offer::{KIND_RELAY_OFFER, RelayOffer};
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
@@ -159,6 +160,27 @@ async fn credit_mode_serves_while_paid_then_402_then_resumes() {
         "Alice is being served"
     );
 
+    // A child relay pulling from this paid relay pays like a viewer: it presents its id.
+    let child = |viewer: Option<&str>| {
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = tollcast_media::store::ChunkStore::open(store_dir.path(), 1 << 24).unwrap();
+        let mut cfg = RelayConfig::new(format!("http://{addr}"));
+        cfg.upstream_viewer = viewer.map(str::to_string);
+        let book = relay.manifests().clone();
+        (Relay::new(cfg, store, book, None).unwrap(), store_dir)
+    };
+    let (unpaid_child, _d1) = child(Some("mallory"));
+    match unpaid_child.chunk(&part).await {
+        Err(RelayError::UpstreamStatus { status: 402, .. }) => {}
+        other => panic!("an unpaid child relay must get 402, got {other:?}"),
+    }
+    let (paid_child, _d2) = child(Some("alice"));
+    let bytes = paid_child.chunk(&part).await.unwrap();
+    assert_eq!(
+        bytes.as_ref(),
+        get(rig.origin_addr, &path).await.body.as_slice()
+    );
+
     // Another viewer is not covered by Alice's money.
     assert_eq!(
         get_with(addr, &path, &["Authorization: Bearer bob"])
@@ -194,7 +216,8 @@ async fn credit_mode_serves_while_paid_then_402_then_resumes() {
     credited(&billing, "alice", 3_500).await;
     let r = get_with(addr, &path, &alice).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(relay.metrics().payment_required.load(Ordering::Relaxed), 5);
+    // 402s: no viewer, Alice unpaid, playlist, the unpaid child, Bob, Alice exhausted.
+    assert_eq!(relay.metrics().payment_required.load(Ordering::Relaxed), 6);
     // The relay fetched the part once, whatever was refused before payment.
     assert_eq!(
         relay

@@ -64,6 +64,9 @@ pub struct RelayConfig {
     /// How long a fetched chunk may wait for the manifest that signs it (a live part is signed
     /// when its segment closes: give it at least one segment duration plus slack).
     pub manifest_wait: Duration,
+    /// Viewer id this relay presents to a paid upstream relay (it pays that relay over STREAM
+    /// with credentials tagged with this id).
+    pub upstream_viewer: Option<String>,
 }
 
 impl RelayConfig {
@@ -72,6 +75,7 @@ impl RelayConfig {
             upstream: upstream.into(),
             upstream_timeout: Duration::from_secs(15),
             manifest_wait: Duration::from_secs(8),
+            upstream_viewer: None,
         }
     }
 }
@@ -113,7 +117,10 @@ impl Relay {
         book: Arc<ManifestBook>,
         billing: Option<Arc<Billing>>,
     ) -> Result<Self, RelayError> {
-        let upstream = Upstream::new(&cfg.upstream, cfg.upstream_timeout)?;
+        let mut upstream = Upstream::new(&cfg.upstream, cfg.upstream_timeout)?;
+        if let Some(v) = &cfg.upstream_viewer {
+            upstream = upstream.with_bearer(v.clone());
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 cfg,

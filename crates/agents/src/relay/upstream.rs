@@ -32,6 +32,8 @@ pub struct Upstream {
     port: u16,
     prefix: String,
     timeout: Duration,
+    /// Viewer id presented to a paid upstream (`Authorization: Bearer`).
+    bearer: Option<String>,
 }
 
 impl Upstream {
@@ -54,7 +56,15 @@ impl Upstream {
             port: u.port_or_known_default().unwrap_or(80),
             prefix: u.path().trim_end_matches('/').to_string(),
             timeout,
+            bearer: None,
         })
+    }
+
+    /// Present `viewer` to the upstream (a paid parent relay credits this relay's payments to
+    /// that id).
+    pub fn with_bearer(mut self, viewer: impl Into<String>) -> Self {
+        self.bearer = Some(viewer.into());
+        self
     }
 
     /// `http://host:port/prefix`.
@@ -88,8 +98,12 @@ impl Upstream {
             .await
             .map_err(|e| err(&e))?;
         let driver = tokio::spawn(conn);
-        let req = hyper::Request::get(format!("{}{path_and_query}", self.prefix))
-            .header(header::HOST, format!("{}:{}", self.host, self.port))
+        let mut req = hyper::Request::get(format!("{}{path_and_query}", self.prefix))
+            .header(header::HOST, format!("{}:{}", self.host, self.port));
+        if let Some(b) = &self.bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {b}"));
+        }
+        let req = req
             .body(http_body_util::Empty::<Bytes>::new())
             .map_err(|e| err(&e))?;
         let resp = sender.send_request(req).await.map_err(|e| err(&e))?;

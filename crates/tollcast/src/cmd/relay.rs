@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use nostr::prelude::{Keys, PublicKey};
+use nostr::prelude::{Keys, PublicKey, Timestamp};
 use tollcast_agents::relay::billing::{Billing, BillingConfig};
 use tollcast_agents::relay::manifests::ManifestBook;
 use tollcast_agents::relay::nostr::follow_manifests;
@@ -32,6 +32,10 @@ pub struct Args {
     /// Where to pull from: the origin's or a parent relay's base URL (http://host:port).
     #[arg(long)]
     upstream: String,
+    /// Viewer id to present to a paid upstream relay (pay it at its
+    /// `/.well-known/pay/<this id>`, e.g. with `tollcast pay`).
+    #[arg(long)]
+    upstream_viewer: Option<String>,
     /// The stream: `30311:<author hex pubkey>:<d>` (its live event address).
     #[arg(long)]
     stream: String,
@@ -103,7 +107,9 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     for url in &a.nostr {
         let c = RelayClient::connect(url, ClientOptions::default())
             .map_err(|e| anyhow::anyhow!("--nostr {url}: {e} (want ws://host:port)"))?;
-        follow_manifests(&c, book.clone(), &signers, None)
+        // Manifests of the last ten minutes cover any live window; older ones are VOD's business.
+        let since = Timestamp::from_secs(Timestamp::now().as_secs().saturating_sub(600));
+        follow_manifests(&c, book.clone(), &signers, Some(since))
             .await
             .map_err(|e| anyhow::anyhow!("--nostr {url}: {e}"))?;
         clients.push(c);
@@ -144,6 +150,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let billing = paid.as_ref().map(|(_, _, b)| b.clone());
     let mut cfg = RelayConfig::new(a.upstream.clone());
     cfg.manifest_wait = Duration::from_millis(a.manifest_wait_ms);
+    cfg.upstream_viewer = a.upstream_viewer.clone();
     let relay = Relay::new(cfg, store, book, billing).map_err(|e| anyhow::anyhow!("{e}"))?;
     let router = match &paid {
         Some((_, receiver, _)) => relay.paid_router(receiver.clone()),
