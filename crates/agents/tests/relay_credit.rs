@@ -49,7 +49,7 @@ async fn credit_mode_serves_while_paid_then_402_then_resumes() {
         grace,
         asset_code: "USD".into(),
         asset_scale: 6,
-        pay_to: Some("http://127.0.0.1/.well-known/pay/alice".into()),
+        pay_to: Some("http://127.0.0.1/.well-known/pay/{viewer}".into()),
     }));
     let _follow = billing.follow(&receiver);
     let (relay, addr, _d) = rig

@@ -26,7 +26,8 @@ pub struct BillingConfig {
     pub grace: Duration,
     pub asset_code: String,
     pub asset_scale: u8,
-    /// Where to pay (SPSP URL or payment pointer), shown in 402 answers.
+    /// Where to pay (SPSP URL or payment pointer), shown in 402 answers; `{viewer}` in it is
+    /// replaced by the viewer's id.
     pub pay_to: Option<String>,
 }
 
@@ -152,6 +153,11 @@ impl Billing {
     }
 
     pub fn check_at(&self, viewer: Option<&str>, now: Instant) -> Result<(), Box<PaymentRequired>> {
+        let pay_to = self
+            .cfg
+            .pay_to
+            .as_ref()
+            .map(|p| p.replace("{viewer}", viewer.unwrap_or("{viewer}")));
         let refuse = |reason: Reason, message: String, received: u128, ago: Option<u64>| {
             Box::new(PaymentRequired {
                 error: "payment_required",
@@ -161,12 +167,12 @@ impl Billing {
                 price_per_second: self.cfg.price_per_second,
                 asset_code: self.cfg.asset_code.clone(),
                 asset_scale: self.cfg.asset_scale,
-                pay_to: self.cfg.pay_to.clone(),
+                pay_to: pay_to.clone(),
                 received: received.to_string(),
                 expired_ms_ago: ago,
             })
         };
-        let pay_hint = match &self.cfg.pay_to {
+        let pay_hint = match &pay_to {
             Some(p) => format!(" at {p}"),
             None => String::new(),
         };
@@ -268,7 +274,7 @@ mod tests {
             grace: Duration::from_secs(2),
             asset_code: "USD".into(),
             asset_scale: 6,
-            pay_to: Some("http://127.0.0.1/.well-known/pay".into()),
+            pay_to: Some("http://127.0.0.1/.well-known/pay/{viewer}".into()),
         })
     }
 
@@ -278,6 +284,11 @@ mod tests {
         let t0 = Instant::now();
         let r = b.check_at(Some("v"), t0).unwrap_err();
         assert_eq!(r.reason, Reason::NoPayment);
+        assert_eq!(
+            r.pay_to.as_deref(),
+            Some("http://127.0.0.1/.well-known/pay/v"),
+            "the viewer's own SPSP URL"
+        );
         assert_eq!(b.check_at(None, t0).unwrap_err().reason, Reason::NoViewer);
         b.credit_at("v", 5_000, t0); // 5 s
         assert!(b.check_at(Some("v"), t0 + Duration::from_secs(5)).is_ok());

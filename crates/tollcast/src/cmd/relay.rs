@@ -142,7 +142,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
             grace: Duration::from_millis(a.grace_ms),
             asset_code: a.asset_code.clone(),
             asset_scale: a.asset_scale,
-            pay_to: Some(format!("{public}/.well-known/pay/<viewer id>")),
+            pay_to: Some(format!("{public}/.well-known/pay/{{viewer}}")),
         }));
         billing.follow(&receiver);
         paid = Some((node, receiver, billing));
