@@ -17,6 +17,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use tollcast_net::stream::{ReceiverEvent, StreamReceiver};
 
+use super::RelayError;
+use super::billing_store::{BillingStore, Saved};
+
 /// Prices and windows of credit mode.
 #[derive(Debug, Clone)]
 pub struct BillingConfig {
@@ -86,6 +89,14 @@ pub struct Standing {
 pub struct Billing {
     cfg: BillingConfig,
     accounts: Mutex<HashMap<String, Account>>,
+    store: Option<BillingStore>,
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl Billing {
@@ -94,6 +105,42 @@ impl Billing {
         Self {
             cfg,
             accounts: Mutex::new(HashMap::new()),
+            store: None,
+        }
+    }
+
+    /// Balances kept in the redb file at `path` (created if missing): viewers keep the time
+    /// they paid for across restarts. STREAM connection totals start afresh (the receiver's
+    /// do too).
+    pub fn open(cfg: BillingConfig, path: &std::path::Path) -> Result<Self, RelayError> {
+        let (store, saved) = BillingStore::open(path)?;
+        let mut b = Self::new(cfg);
+        let (now, now_ms) = (Instant::now(), unix_ms());
+        let accounts = b.accounts.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (viewer, s) in saved {
+            let delta = Duration::from_millis(s.paid_until_ms.abs_diff(now_ms));
+            let paid_until = if s.paid_until_ms >= now_ms {
+                now + delta
+            } else {
+                now.checked_sub(delta).unwrap_or(now)
+            };
+            accounts.insert(
+                viewer,
+                Account {
+                    received: s.received,
+                    paid_until: Some(paid_until),
+                    connections: HashMap::new(),
+                },
+            );
+        }
+        b.store = Some(store);
+        Ok(b)
+    }
+
+    /// Wait until every balance change so far is on disk (no-op without a store).
+    pub fn flush(&self) {
+        if let Some(s) = &self.store {
+            s.flush();
         }
     }
 
@@ -130,7 +177,19 @@ impl Billing {
             Some(t) if now <= t + self.cfg.grace => t,
             _ => now,
         };
-        acc.paid_until = Some(base + add);
+        let until = base + add;
+        acc.paid_until = Some(until);
+        if let Some(store) = &self.store {
+            let ahead = until.saturating_duration_since(Instant::now()).as_millis() as i64;
+            let behind = Instant::now().saturating_duration_since(until).as_millis() as i64;
+            store.save(
+                viewer,
+                Saved {
+                    received: acc.received,
+                    paid_until_ms: unix_ms() + ahead - behind,
+                },
+            );
+        }
     }
 
     /// Credit what a STREAM connection of `viewer` received, given the connection's running
@@ -323,6 +382,31 @@ mod tests {
         let s = b.standing_at("v", t0).unwrap();
         assert_eq!(s.paid_until, Some(t0 + Duration::from_secs(2)));
         assert_eq!(s.received, 2_000);
+    }
+
+    #[test]
+    fn balances_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("billing.redb");
+        let cfg = billing().config().clone();
+        {
+            let b = Billing::open(cfg.clone(), &path).unwrap();
+            b.credit("v", 60_000); // one minute
+            b.credit("w", 1);
+            b.credit("w", 2);
+            b.flush();
+        }
+        let b = Billing::open(cfg, &path).unwrap();
+        let now = Instant::now();
+        let v = b.standing_at("v", now).unwrap();
+        assert_eq!(v.received, 60_000);
+        assert!(
+            v.remaining > Duration::from_secs(58) && v.remaining <= Duration::from_secs(60),
+            "{:?}",
+            v.remaining
+        );
+        assert!(b.check_at(Some("v"), now).is_ok());
+        assert_eq!(b.standing_at("w", now).unwrap().received, 3);
     }
 
     #[test]

@@ -10,10 +10,11 @@
 //! the same chunk or playlist URL cause one upstream fetch ([`upstream::Coalescer`]).
 //!
 //! Modules: [`upstream`] (HTTP client, coalescing), [`manifests`] (trusted hashes),
-//! [`billing`] (credit mode), [`http`] (the axum routes, 402 gating), [`nostr`] (manifest
+//! [`billing`] (credit mode; [`billing_store`] keeps balances durable), [`http`] (the axum routes, 402 gating), [`nostr`] (manifest
 //! subscription), [`offer`] (the kind-31312 advertisement).
 
 pub mod billing;
+pub mod billing_store;
 pub mod http;
 pub mod manifests;
 pub mod nostr;

@@ -69,6 +69,9 @@ pub struct Args {
     /// Credit mode: that asset's scale (decimal places of its base unit).
     #[arg(long, default_value_t = 6)]
     asset_scale: u8,
+    /// Credit mode: file keeping viewers' balances across restarts.
+    #[arg(long, default_value = "tollcast-relay-billing.redb")]
+    billing_db: PathBuf,
     /// Credit mode: the ILP node (connector TOML) that receives viewers' payments.
     #[arg(long)]
     node_config: Option<PathBuf>,
@@ -137,13 +140,19 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         let receiver =
             StreamReceiver::attach(&node.connector, "relay", &a.asset_code, a.asset_scale, None)
                 .map_err(|e| anyhow::anyhow!("node address cannot take a receiver: {e}"))?;
-        let billing = Arc::new(Billing::new(BillingConfig {
-            price_per_second: pps,
-            grace: Duration::from_millis(a.grace_ms),
-            asset_code: a.asset_code.clone(),
-            asset_scale: a.asset_scale,
-            pay_to: Some(format!("{public}/.well-known/pay/{{viewer}}")),
-        }));
+        let billing = Arc::new(
+            Billing::open(
+                BillingConfig {
+                    price_per_second: pps,
+                    grace: Duration::from_millis(a.grace_ms),
+                    asset_code: a.asset_code.clone(),
+                    asset_scale: a.asset_scale,
+                    pay_to: Some(format!("{public}/.well-known/pay/{{viewer}}")),
+                },
+                &a.billing_db,
+            )
+            .map_err(|e| anyhow::anyhow!("--billing-db {}: {e}", a.billing_db.display()))?,
+        );
         billing.follow(&receiver);
         paid = Some((node, receiver, billing));
     }
