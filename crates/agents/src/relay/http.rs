@@ -136,6 +136,8 @@ fn common(resp: &mut Response, cache: &str) {
 fn error(e: &RelayError) -> Response {
     let status = match e {
         RelayError::BadName => StatusCode::BAD_REQUEST,
+        // The parent relay wants *this* relay to pay: not the viewer's business.
+        RelayError::UpstreamStatus { status: 402, .. } => StatusCode::BAD_GATEWAY,
         RelayError::UpstreamStatus { status, .. } => {
             StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
         }
