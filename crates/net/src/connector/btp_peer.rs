@@ -60,6 +60,16 @@ pub trait LinkHandler: Send + Sync + 'static {
         amount: u64,
         data: Vec<ProtocolData>,
     ) -> BoxFuture<'_, Result<(), String>>;
+    /// A settlement message (BTP Message whose primary protocolData is
+    /// `tollcast-settlement`): `Ok` means it was verified and applied. By default refused.
+    fn on_settlement_message(
+        &self,
+        from: AccountId,
+        data: Bytes,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        let _ = (from, data);
+        Box::pin(async { Err("settlement messages are not accepted here".to_string()) })
+    }
     /// The account whose server-side token is `token` (`username` as sent, if any).
     fn authenticate(&self, username: Option<&str>, token: &str) -> Option<AccountId>;
     /// The link is authenticated and usable (or replaced an older one).
@@ -199,6 +209,24 @@ impl PeerLink {
     }
 }
 
+impl PeerLink {
+    /// Sends a settlement message (BTP Message, e.g. a signed claim); `Ok` once the peer
+    /// accepted it, [`LinkError::PeerError`] with its reason when it refused.
+    pub async fn send_settlement_message(
+        &self,
+        data: &[ProtocolData],
+        deadline: Instant,
+    ) -> Result<(), LinkError> {
+        match self
+            .request(|id| btp::encode_message(id, data), deadline)
+            .await?
+        {
+            Frame::Response { .. } => Ok(()),
+            other => Err(self.answer_error(other)),
+        }
+    }
+}
+
 /// Reads frames from `inbound` until the socket closes, dispatching requests to `handler`
 /// and answers to waiting requests. Returns when the connection is over.
 async fn drive(
@@ -307,6 +335,15 @@ async fn on_message(
                 Err(r) => Packet::Reject(r).encode(),
             };
             btp::encode_response(id, &[ProtocolData::ilp(bytes)])
+        }
+        tollcast_ledger::PROTOCOL_DATA_NAME => {
+            match handler
+                .on_settlement_message(link.account.clone(), primary.data.clone())
+                .await
+            {
+                Ok(()) => btp::encode_response(id, &[]),
+                Err(msg) => btp::encode_error(id, "F00", "NotAcceptedError", msg.as_bytes(), &[]),
+            }
         }
         // Re-auth on an open connection is harmless: acknowledge it.
         "auth" => btp::encode_response(id, &[]),

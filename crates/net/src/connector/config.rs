@@ -51,6 +51,78 @@ pub struct NodeSection {
     pub reconnect_min_ms: u64,
     #[serde(default = "default_backoff_max")]
     pub reconnect_max_ms: u64,
+    /// The node's secret key (64 hex chars or `nsec1...`), which signs settlement claims.
+    /// Unset: read from (or, on first start, generated into) the key file beside the ledger,
+    /// `<ledger>.key`; an in-memory ledger gets a fresh key each start.
+    #[serde(default)]
+    pub node_key: Option<String>,
+}
+
+impl NodeSection {
+    /// The node's signing keys: `node_key`, else the key file beside the ledger (created with
+    /// a fresh key on first start), else (in-memory ledger) a throwaway key.
+    pub fn signing_keys(&self) -> Result<nostr::key::Keys, ConfigError> {
+        if let Some(k) = &self.node_key {
+            return parse_node_key(k);
+        }
+        if self.ledger.as_os_str() == super::node::MEMORY_LEDGER {
+            return Ok(nostr::key::Keys::generate());
+        }
+        let path = self.key_file();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => parse_node_key(text.trim())
+                .map_err(|e| ConfigError::Invalid(format!("key file {}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let keys = nostr::key::Keys::generate();
+                write_key_file(&path, &keys.secret_key().to_secret_hex()).map_err(|source| {
+                    ConfigError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    }
+                })?;
+                Ok(keys)
+            }
+            Err(source) => Err(ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Where the node key lives when `node_key` is not set: `<ledger>.key`.
+    pub fn key_file(&self) -> PathBuf {
+        let mut p = self.ledger.clone().into_os_string();
+        p.push(".key");
+        PathBuf::from(p)
+    }
+}
+
+fn parse_node_key(k: &str) -> Result<nostr::key::Keys, ConfigError> {
+    nostr::key::Keys::parse(k).map_err(|e| {
+        ConfigError::Invalid(format!(
+            "node_key is not a secret key (64 hex chars or nsec1...): {e}"
+        ))
+    })
+}
+
+/// Writes a new key file readable by its owner only, never replacing an existing one.
+fn write_key_file(path: &std::path::Path, hex: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(path)?;
+    f.write_all(hex.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+/// Parses a peer's x-only public key (64 hex chars or `npub1...`).
+pub fn parse_peer_pubkey(s: &str) -> Result<[u8; 32], String> {
+    nostr::key::PublicKey::parse(s)
+        .map(|p| p.to_bytes())
+        .map_err(|e| format!("{s:?} is not a public key (64 hex chars or npub1...): {e}"))
 }
 
 fn default_listen() -> SocketAddr {
@@ -96,7 +168,8 @@ pub struct AccountConfig {
     /// How much this peer may owe us (base units) before its packets get T04.
     #[serde(default)]
     pub credit_limit: u64,
-    /// When we owe this peer at least this much, we settle (BTP Transfer) down to `settle_to`.
+    /// When we owe this peer at least this much, we settle down to `settle_to` (a signed claim
+    /// when `peer_pubkey` is set, else a BTP Transfer).
     #[serde(default)]
     pub settle_threshold: Option<u64>,
     #[serde(default)]
@@ -111,6 +184,12 @@ pub struct AccountConfig {
     /// as ilp-plugin-btp does). Off by default: an untrusted peer could credit itself.
     #[serde(default)]
     pub accept_btp_settlement: bool,
+    /// The peer's public key (64 hex x-only or `npub1...`). When set, settlement with this
+    /// peer is by signed cumulative payment-channel claims (BTP protocolData
+    /// `tollcast-settlement`): we send claims signed with our node key and credit only claims
+    /// signed with this key.
+    #[serde(default)]
+    pub peer_pubkey: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -165,6 +244,9 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         let addr = self.address();
+        if let Some(k) = &self.node.node_key {
+            parse_node_key(k)?;
+        }
         if tollcast_wire::address::Address::new(&addr).is_err() {
             return bad(format!("node address {addr:?} is not a valid ILP address"));
         }
@@ -208,6 +290,11 @@ impl NodeConfig {
                     "account {:?}: btp_url {u:?} is not a ws:// or btp+ws:// URL",
                     a.id
                 ));
+            }
+            if let Some(k) = &a.peer_pubkey
+                && let Err(e) = parse_peer_pubkey(k)
+            {
+                return bad(format!("account {:?}: peer_pubkey {e}", a.id));
             }
             if let Some(t) = a.settle_threshold
                 && a.settle_to > t

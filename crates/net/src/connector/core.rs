@@ -3,6 +3,14 @@
 //! Each packet runs in its own task. Both ledger legs of a forwarded packet are reserved in
 //! one atomic ledger transaction and committed (FULFILL) or released (REJECT, timeout,
 //! unreachable peer) in another, so every path leaves the ledgers balanced.
+//!
+//! Settlement: when what we owe a peer crosses its threshold, an account with a
+//! `peer_pubkey` is settled by a signed cumulative payment-channel claim (the ledger's
+//! [`LocalClaimEngine`]) sent as a BTP Message with protocolData
+//! [`PROTOCOL_DATA_NAME`] (JSON); the peer credits only claims its ledger verifies (signature
+//! by our registered key, cumulative and seq never going back). Claims are cumulative, so the
+//! latest one is resent after a failed delivery and on every reconnect (the peer credits only
+//! the difference). Accounts without a `peer_pubkey` settle by BTP Transfer (trusted peers).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -10,7 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::btp_codec::{self, ProtocolData};
 use futures::future::BoxFuture;
-use tollcast_ledger::{Direction as LDir, Ledger, LedgerError, PacketId, SettlementDue};
+use tollcast_ledger::{
+    Direction as LDir, EngineMessage, Ledger, LedgerError, LocalClaimEngine, PROTOCOL_DATA_NAME,
+    PacketId, SettlementDue,
+};
 use tollcast_wire::address::Address;
 use tollcast_wire::error_code::ErrorCode;
 use tollcast_wire::ilp::{Prepare, Reject};
@@ -36,6 +47,8 @@ pub struct AccountInfo {
     pub fee: Option<Fee>,
     /// Whether BTP Transfers from this peer are credited (see the config field).
     pub accept_btp_settlement: bool,
+    /// The peer's x-only key: settlement with it is by signed claims (see the module doc).
+    pub peer_pubkey: Option<[u8; 32]>,
 }
 
 /// Tunables of the pipeline.
@@ -55,6 +68,9 @@ pub struct Connector {
     links: RwLock<HashMap<AccountId, Arc<PeerLink>>>,
     link_events: tokio::sync::watch::Sender<u64>,
     settling: std::sync::Mutex<HashSet<AccountId>>,
+    /// Accounts whose latest claim the peer has not acknowledged yet (resent periodically).
+    unacked: std::sync::Mutex<HashSet<AccountId>>,
+    engine: LocalClaimEngine,
     ledger: Ledger,
     rates: RateTable,
     settings: Settings,
@@ -85,6 +101,7 @@ impl Connector {
         ledger: Ledger,
         rates: RateTable,
         settings: Settings,
+        keys: nostr::key::Keys,
     ) -> Arc<Self> {
         let mut router = Router::default();
         for a in &accounts {
@@ -105,6 +122,8 @@ impl Connector {
             links: RwLock::new(HashMap::new()),
             link_events: tokio::sync::watch::channel(0).0,
             settling: Default::default(),
+            unacked: Default::default(),
+            engine: LocalClaimEngine::new(ledger.clone(), keys),
             ledger,
             rates,
             settings,
@@ -119,6 +138,16 @@ impl Connector {
 
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// The claim engine that signs our claims and verifies the peers' (node key).
+    pub fn claim_engine(&self) -> &LocalClaimEngine {
+        &self.engine
+    }
+
+    /// This node's x-only public key (what peers configure as `peer_pubkey`).
+    pub fn node_pubkey(&self) -> [u8; 32] {
+        self.engine.pubkey()
     }
 
     pub fn metrics_ref(&self) -> &Metrics {
@@ -566,6 +595,13 @@ impl Connector {
         let link = self
             .link(acc)
             .ok_or_else(|| format!("{acc} is not connected"))?;
+        if self
+            .accounts
+            .get(acc)
+            .is_some_and(|a| a.peer_pubkey.is_some())
+        {
+            return self.settle_by_claim(acc, &link).await;
+        }
         // Recompute what is due now: a stale amount could settle twice.
         let a = acc.0.clone();
         let account = ledger_op(&self.ledger, move |l| l.account(&a))
@@ -600,11 +636,139 @@ impl Connector {
         }
     }
 
-    /// Retries every due settlement (called periodically by the node).
+    /// Signs the next cumulative claim for what is due (committed in the ledger in the same
+    /// transaction that lowers the balance) and delivers it.
+    async fn settle_by_claim(&self, acc: &AccountId, link: &PeerLink) -> Result<(), String> {
+        let a = acc.0.clone();
+        let engine = self.engine.clone();
+        let sent = tokio::task::spawn_blocking(move || engine.settle_due(&a))
+            .await
+            .map_err(|e| format!("claim task failed: {e}"))?
+            .map_err(|e| e.to_string())?;
+        let Some(s) = sent else {
+            return Ok(());
+        };
+        // The claim is committed: from here on it only has to reach the peer.
+        self.metrics.settlement(acc.as_str(), s.committed.amount);
+        self.deliver_claim(acc, link, s.message).await
+    }
+
+    /// Sends a claim message; remembers the account for a resend until the peer accepts it.
+    async fn deliver_claim(
+        &self,
+        acc: &AccountId,
+        link: &PeerLink,
+        message: Vec<u8>,
+    ) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let pd = [ProtocolData::new(
+            PROTOCOL_DATA_NAME,
+            btp_codec::ContentType::APPLICATION_JSON,
+            bytes::Bytes::from(message),
+        )];
+        match link.send_settlement_message(&pd, deadline).await {
+            Ok(()) => {
+                self.unacked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(acc);
+                Ok(())
+            }
+            Err(e) => {
+                self.unacked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(acc.clone());
+                Err(format!("claim not delivered (will resend): {e}"))
+            }
+        }
+    }
+
+    /// Resends the latest claim on `acc` (after a reconnect or a failed delivery). Claims are
+    /// cumulative, so this makes up for any lost one; a peer that has it credits nothing.
+    pub async fn resend_latest_claim(&self, acc: &AccountId) -> Result<(), String> {
+        if self
+            .accounts
+            .get(acc)
+            .is_none_or(|a| a.peer_pubkey.is_none())
+        {
+            return Ok(());
+        }
+        let link = self
+            .link(acc)
+            .ok_or_else(|| format!("{acc} is not connected"))?;
+        let a = acc.0.clone();
+        let engine = self.engine.clone();
+        let msg = tokio::task::spawn_blocking(move || engine.latest_message(&a))
+            .await
+            .map_err(|e| format!("claim task failed: {e}"))?
+            .map_err(|e| e.to_string())?;
+        match msg {
+            Some(m) => self.deliver_claim(acc, &link, m).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Verifies a claim a peer sent (BTP protocolData [`PROTOCOL_DATA_NAME`]) and credits the
+    /// newly claimed amount once; returns what was credited. Anything else is refused and
+    /// changes nothing.
+    pub async fn receive_claim_message(
+        &self,
+        from: &AccountId,
+        data: &[u8],
+    ) -> Result<u64, String> {
+        match self.accounts.get(from) {
+            Some(a) if a.peer_pubkey.is_some() => {}
+            Some(_) => {
+                self.metrics.btp_error("claim_refused");
+                return Err(format!(
+                    "{} does not settle by claims with {from}: no peer_pubkey configured",
+                    self.address.as_str()
+                ));
+            }
+            None => return Err("unknown account".into()),
+        }
+        // Only claims: a hello could not re-key an account, but keys come from the config.
+        let claim = match EngineMessage::from_bytes(data) {
+            Ok(EngineMessage::Claim { claim }) => claim,
+            Ok(EngineMessage::Hello { .. }) => {
+                self.metrics.btp_error("claim_refused");
+                return Err("hello refused: peer keys are configured (peer_pubkey)".into());
+            }
+            Err(e) => {
+                self.metrics.btp_error("claim_refused");
+                return Err(format!("claim refused: {e}"));
+            }
+        };
+        let a = from.0.clone();
+        match ledger_op(&self.ledger, move |l| l.receive_claim(&a, &claim)).await {
+            Ok(r) => Ok(r.credited),
+            Err(e) => {
+                self.metrics.btp_error("claim_refused");
+                tracing::warn!(account = %from, "claim refused: {e}");
+                Err(format!("claim refused: {e}"))
+            }
+        }
+    }
+
+    /// Retries every due settlement and resends undelivered claims (called periodically by
+    /// the node).
     pub async fn settle_due(self: &Arc<Self>) {
         if let Ok(due) = ledger_op(&self.ledger, |l| l.settlements_due()).await {
             for d in due {
                 self.spawn_settlement(d);
+            }
+        }
+        let unacked: Vec<AccountId> = self
+            .unacked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        for acc in unacked {
+            if let Err(e) = self.resend_latest_claim(&acc).await {
+                tracing::debug!(account = %acc, "claim resend failed: {e}");
             }
         }
     }
@@ -658,6 +822,14 @@ impl LinkHandler for Links {
         data: Vec<ProtocolData>,
     ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
+            // A Transfer carrying a claim is settled by the claim, never by its amount field.
+            if let Some(p) = data.iter().find(|p| p.name == PROTOCOL_DATA_NAME) {
+                return self
+                    .0
+                    .receive_claim_message(&from, &p.data)
+                    .await
+                    .map(|_| ());
+            }
             match self.0.accounts.get(&from) {
                 Some(a) if a.accept_btp_settlement => {}
                 Some(_) => {
@@ -682,6 +854,14 @@ impl LinkHandler for Links {
         })
     }
 
+    fn on_settlement_message(
+        &self,
+        from: AccountId,
+        data: bytes::Bytes,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.0.receive_claim_message(&from, &data).await.map(|_| ()) })
+    }
+
     fn authenticate(&self, _username: Option<&str>, token: &str) -> Option<AccountId> {
         self.0
             .accounts
@@ -699,8 +879,15 @@ impl LinkHandler for Links {
             .links
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(link.account.clone(), link);
+            .insert(link.account.clone(), link.clone());
         self.0.link_events.send_modify(|n| *n += 1);
+        // Reconnected: resend our latest claim in case the last one was lost.
+        let c = self.0.clone();
+        tokio::spawn(async move {
+            if let Err(e) = c.resend_latest_claim(&link.account).await {
+                tracing::debug!(account = %link.account, "claim resend on connect failed: {e}");
+            }
+        });
     }
 
     fn on_disconnect(&self, link: &Arc<PeerLink>) {

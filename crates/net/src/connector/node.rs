@@ -132,8 +132,12 @@ impl Node {
                 max_packet_amount: a.max_packet_amount,
                 fee: a.fee,
                 accept_btp_settlement: a.accept_btp_settlement,
+                peer_pubkey: a
+                    .peer_pubkey
+                    .as_deref()
+                    .and_then(|k| super::config::parse_peer_pubkey(k).ok()),
             })
-            .collect();
+            .collect::<Vec<_>>();
         let rates = RateTable::new(&cfg.rates)
             .map_err(|e| super::config::ConfigError::Invalid(e.to_string()))?;
         let settings = Settings {
@@ -141,7 +145,16 @@ impl Node {
             max_hold: Duration::from_millis(cfg.node.max_hold_ms),
             default_fee: cfg.fee,
         };
-        let connector = Connector::new(address, infos, ledger, rates, settings);
+        let keys = cfg.node.signing_keys()?;
+        // Claim channels with every peer whose key is configured (idempotent; a key that
+        // differs from the one a channel was opened with is refused with a clear error).
+        let engine = tollcast_ledger::LocalClaimEngine::new(ledger.clone(), keys.clone());
+        for a in &infos {
+            if let Some(pk) = a.peer_pubkey {
+                engine.register_peer(a.id.as_str(), pk).map_err(lerr)?;
+            }
+        }
+        let connector = Connector::new(address, infos, ledger, rates, settings, keys);
         for r in &cfg.routes {
             connector.add_route(r.prefix.clone(), AccountId(r.account.clone()));
         }
