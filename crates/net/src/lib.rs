@@ -5,5 +5,6 @@
 //! and client.
 
 pub mod connector;
+pub mod node_services;
 pub mod nostr_relay;
 pub mod stream;

@@ -81,3 +81,36 @@ fn broken_configs_say_what_to_fix() {
         err(&selfid)
     );
 }
+
+#[test]
+fn claim_keys_are_checked() {
+    use nostr::nips::nip19::ToBech32;
+    let k = nostr::key::Keys::generate();
+    let acc = |node: &str, extra: &str| {
+        format!(
+            "[node]\nname = \"x\"\nledger = \"x.redb\"\n{node}[[accounts]]\nid = \"p\"\nrelation = \"peer\"\nasset_code = \"USD\"\nasset_scale = 6\nauth_token = \"t\"\n{extra}\n"
+        )
+    };
+    let e = err(&acc("", "peer_pubkey = \"nope\""));
+    assert!(e.contains("peer_pubkey") && e.contains("npub1"), "{e}");
+    let e = err(&acc("node_key = \"zz\"\n", ""));
+    assert!(e.contains("node_key is not a secret key"), "{e}");
+    // hex and bech32 forms are both accepted.
+    for (node_key, peer) in [
+        (k.secret_key().to_secret_hex(), k.public_key().to_hex()),
+        (
+            k.secret_key().to_bech32().unwrap(),
+            k.public_key().to_bech32().unwrap(),
+        ),
+    ] {
+        let text = acc(
+            &format!("node_key = \"{node_key}\"\n"),
+            &format!("peer_pubkey = \"{peer}\""),
+        );
+        let cfg = NodeConfig::from_toml(&text, "t.toml").expect("valid keys");
+        assert_eq!(
+            cfg.node.signing_keys().unwrap().public_key(),
+            k.public_key()
+        );
+    }
+}

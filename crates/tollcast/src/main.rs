@@ -20,7 +20,7 @@ struct Cli {
 enum Command {
     /// Inspect and build ILPv4 packets (PREPARE/FULFILL/REJECT) as hex <-> JSON.
     Ilp(cmd::ilp::Args),
-    /// Run an ILP connector node (BTP peering, routing, fees, exchange rates, ledger, /metrics).
+    /// Run a tollcast node: ILP connector (BTP, routing, fees, rates, ledger), Nostr relay, SPSP.
     Node(cmd::node::Args),
     /// Show a running node's accounts and balances.
     Balance(cmd::balance::Args),

@@ -23,6 +23,12 @@ pub struct NodeConfig {
     pub accounts: Vec<AccountConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// `[nostr]`: the node's Nostr relay (see [`crate::node_services`]).
+    #[serde(default)]
+    pub nostr: crate::node_services::NostrSection,
+    /// `[spsp]`: the node's STREAM receiver and SPSP endpoint (see [`crate::node_services`]).
+    #[serde(default)]
+    pub spsp: crate::node_services::SpspSection,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -88,6 +88,15 @@ fn ledger_config(a: &super::config::AccountConfig) -> LedgerAccount {
 impl Node {
     /// Starts a node; returns once it listens (peers are dialed in the background).
     pub async fn start(cfg: NodeConfig) -> Result<Node, NodeError> {
+        Self::start_with(cfg, |_, app| Ok(app)).await
+    }
+
+    /// [`Node::start`], letting `mount` add routes to the node's HTTP port once the connector
+    /// exists (how [`crate::node_services`] hosts the Nostr relay and SPSP beside BTP).
+    pub async fn start_with(
+        cfg: NodeConfig,
+        mount: impl FnOnce(&Arc<Connector>, axum::Router) -> Result<axum::Router, NodeError>,
+    ) -> Result<Node, NodeError> {
         cfg.validate()?;
         let path = cfg.node.ledger.display().to_string();
         let lerr = |source| NodeError::Ledger {
@@ -173,6 +182,7 @@ impl Node {
             .route("/metrics", get(metrics))
             .route("/accounts", get(accounts))
             .with_state(connector.clone());
+        let app = mount(&connector, app)?;
         let mut tasks = vec![tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("HTTP server stopped: {e}");
