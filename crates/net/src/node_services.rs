@@ -106,8 +106,8 @@ pub struct SpspSection {
     pub asset_code: Option<String>,
     #[serde(default)]
     pub asset_scale: Option<u8>,
-    /// 64 hex chars: the receiver's server secret, so issued credentials survive restarts
-    /// (default: a fresh secret each start).
+    /// 64 hex chars: the receiver's server secret (default: derived from the node key, so
+    /// issued credentials survive restarts either way).
     #[serde(default)]
     pub secret: Option<String>,
     /// Secret key (nsec or hex): also answer SPSP over Nostr (kinds 23194/23195) for this key
@@ -224,6 +224,16 @@ fn parse_secret(s: &str) -> Option<[u8; 32]> {
     hex::decode(s.trim()).ok()?.try_into().ok()
 }
 
+/// The receiver's server secret when `[spsp] secret` is unset: a one-way, domain-separated
+/// function of the node key (knowing it reveals nothing about the key).
+fn derive_spsp_secret(node_secret: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"tollcast node spsp server secret v1");
+    h.update(node_secret);
+    h.finalize().into()
+}
+
 fn normalize_path(p: &str) -> String {
     let t = p.trim_end_matches('/');
     if t.starts_with('/') {
@@ -273,8 +283,13 @@ impl NodeServices {
         let mut temp_db = None;
         let relay = if cfg.nostr.enabled {
             let (path, temp) = relay_db_path(&cfg);
+            let mut info = cfg.nostr.info.clone();
+            if info.ilp_address.is_none() {
+                // NIP-11 tells writers where paid writes go.
+                info.ilp_address = Some(format!("{}.{}", cfg.address(), cfg.nostr.segment));
+            }
             let rc = RelayConfig {
-                info: cfg.nostr.info.clone(),
+                info,
                 limits: cfg.nostr.limits.clone(),
                 write_policy: cfg.nostr.write_policy,
                 pricing: cfg.nostr.pricing.clone(),
@@ -320,6 +335,12 @@ impl NodeServices {
             Some(s) => Some(parse_secret(s).ok_or_else(|| {
                 ServicesError::Invalid("[spsp] secret must be 64 hex chars".into())
             })?),
+            // Derived from the node key, so issued credentials survive restarts without
+            // another secret to keep (an in-memory ledger has a throwaway key).
+            None if cfg.spsp.enabled => {
+                let keys = cfg.node.signing_keys().map_err(NodeError::from)?;
+                Some(derive_spsp_secret(keys.secret_key().as_secret_bytes()))
+            }
             None => None,
         };
         let nostr_keys = match &cfg.spsp.nostr_key {

@@ -20,6 +20,8 @@ struct Running {
     relay_url: String,
     relay_ilp: String,
     spsp_url: String,
+    /// The pubkey answering SPSP over Nostr, when configured.
+    spsp_pubkey: Option<String>,
 }
 
 /// Starts `tollcast node`; with `services`, waits for the NOSTR and SPSP lines too.
@@ -33,7 +35,7 @@ async fn spawn_node(config: &std::path::Path, services: bool) -> Running {
         .spawn()
         .expect("spawn tollcast node");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (addr, relay_url, relay_ilp, spsp_url) = tokio::time::timeout(TIMEOUT, async {
+    let (addr, relay_url, relay_ilp, spsp_line) = tokio::time::timeout(TIMEOUT, async {
         let (mut addr, mut relay, mut spsp) = (None, None, None);
         while let Some(l) = lines.next_line().await.unwrap() {
             if let Some(a) = l.strip_prefix("LISTENING ") {
@@ -42,7 +44,7 @@ async fn spawn_node(config: &std::path::Path, services: bool) -> Running {
                 let (url, ilp) = r.split_once(' ').expect("NOSTR <url> <ilp address>");
                 relay = Some((url.to_string(), ilp.to_string()));
             } else if let Some(s) = l.strip_prefix("SPSP ") {
-                spsp = Some(s.split(' ').next().unwrap().to_string());
+                spsp = Some(s.to_string());
             }
             if let (Some(a), Some((u, i)), Some(s)) = (&addr, &relay, &spsp) {
                 return (*a, u.clone(), i.clone(), s.clone());
@@ -55,20 +57,29 @@ async fn spawn_node(config: &std::path::Path, services: bool) -> Running {
     })
     .await
     .expect("node prints its service lines");
+    let mut spsp = spsp_line.split(' ');
+    let spsp_url = spsp.next().unwrap_or_default().to_string();
+    let spsp_pubkey = spsp.next().map(str::to_string);
     Running {
         _child: child,
         addr,
         relay_url,
         relay_ilp,
         spsp_url,
+        spsp_pubkey,
     }
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    http_get_with(addr, path, "").await
+}
+
+async fn http_get_with(addr: std::net::SocketAddr, path: &str, headers: &str) -> String {
     use tokio::io::AsyncReadExt;
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n")
+            .as_bytes(),
     )
     .await
     .unwrap();
@@ -122,6 +133,8 @@ async fn node_hosts_relay_and_spsp() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
     let b_cfg = dir.path().join("b.toml");
+    let b_spsp_keys = Keys::generate();
+    let b_spsp_nsec = b_spsp_keys.secret_key().to_secret_hex();
     std::fs::write(
         &b_cfg,
         format!(
@@ -139,6 +152,8 @@ credit_limit = 1000000000000
 [[routes]]
 prefix = "g.tollcast.a"
 account = "a"
+[spsp]
+nostr_key = "{b_spsp_nsec}"
 "#
         ),
     )
@@ -148,6 +163,14 @@ account = "a"
     assert_eq!(b.relay_ilp, "g.tollcast.b.nostr");
     assert_eq!(b.spsp_url, format!("http://{}/.well-known/pay", b.addr));
     assert!(std::path::Path::new(&format!("{d}/b.nostr.redb")).exists());
+    assert_eq!(b.spsp_pubkey, Some(b_spsp_keys.public_key().to_hex()));
+    // NIP-11 on the relay path names where paid writes go.
+    let nip11 = http_get_with(b.addr, "/nostr", "Accept: application/nostr+json\r\n").await;
+    let doc: serde_json::Value = serde_json::from_str(&nip11).expect("NIP-11 JSON");
+    assert_eq!(
+        doc["tollcast"]["pay_to_write"]["ilp_address"], "g.tollcast.b.nostr",
+        "{doc}"
+    );
 
     let a_cfg = dir.path().join("a.toml");
     std::fs::write(
@@ -244,6 +267,32 @@ account = "b"
     assert_eq!(
         received_total(&http_get(b.addr, "/metrics").await),
         Some(u128::from(N))
+    );
+
+    // (2b) the same receiver over SPSP-over-Nostr: ask B's key on B's relay.
+    const M: u64 = 777;
+    let pk = b.spsp_pubkey.clone().unwrap();
+    let (ok, out) = cli(
+        &[
+            "pay",
+            "--to",
+            &pk,
+            "--relay",
+            &b.relay_url,
+            "--amount",
+            &M.to_string(),
+            "--node",
+            &node_a,
+            "--timeout",
+            "15",
+        ],
+        None,
+    )
+    .await;
+    assert!(ok, "pay over Nostr SPSP failed: {out}");
+    assert_eq!(
+        received_total(&http_get(b.addr, "/metrics").await),
+        Some(u128::from(N + M))
     );
 
     // (3) pay-to-write through A to B's relay ILP address; readable over B's WebSocket.
