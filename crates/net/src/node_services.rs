@@ -436,3 +436,73 @@ impl NodeServices {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[node]\nname = \"n\"\nledger = \"/tmp/n.redb\"\n";
+
+    #[test]
+    fn sections_default_on_and_parse_prices() {
+        let cfg = NodeConfig::from_toml(BASE, "t").unwrap();
+        assert!(cfg.nostr.enabled && cfg.spsp.enabled);
+        assert_eq!(cfg.nostr.path, "/nostr");
+        assert_eq!(cfg.spsp.path, "/.well-known/pay");
+        assert_eq!(
+            relay_db_path(&cfg),
+            (PathBuf::from("/tmp/n.nostr.redb"), false)
+        );
+        let text = format!(
+            "{BASE}[nostr]\nwrite_policy = \"paid_accounts\"\n[nostr.pricing]\nbase_per_byte = 3\n\
+             [spsp]\nsegment = \"recv\"\nasset_code = \"EUR\"\nasset_scale = 2\n"
+        );
+        let cfg = NodeConfig::from_toml(&text, "t").unwrap();
+        assert_eq!(cfg.nostr.write_policy, WritePolicy::PaidAccounts);
+        assert_eq!(cfg.nostr.pricing.base_per_byte, 3);
+        assert_eq!(cfg.spsp.segment, "recv");
+        assert_eq!(cfg.spsp.asset_scale, Some(2));
+    }
+
+    #[test]
+    fn typos_are_refused() {
+        for bad in ["[nostr]\nenable = false\n", "[spsp]\npth = \"/x\"\n"] {
+            let err = NodeConfig::from_toml(&format!("{BASE}{bad}"), "t").unwrap_err();
+            assert!(err.to_string().contains("unknown field"), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets() {
+        assert_eq!(parse_secret(&"ab".repeat(32)), Some([0xab; 32]));
+        assert_eq!(parse_secret("abcd"), None);
+        assert_eq!(parse_secret(&"zz".repeat(32)), None);
+        let a = derive_spsp_secret(&[1; 32]);
+        assert_eq!(a, derive_spsp_secret(&[1; 32]));
+        assert_ne!(a, derive_spsp_secret(&[2; 32]));
+        assert_ne!(a, [1; 32]);
+    }
+
+    #[tokio::test]
+    async fn spsp_needs_an_asset_and_nostr_key_needs_the_relay() {
+        let dir = std::env::temp_dir().join(format!("tollcast-ns-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("r.redb");
+        let ledger = format!(
+            "ledger = \":memory:\"\n[nostr]\ndb = \"{}\"\n",
+            db.display()
+        );
+        let cfg = NodeConfig::from_toml(&format!("[node]\nname = \"n\"\n{ledger}"), "t").unwrap();
+        let err = NodeServices::start(cfg).await.err().unwrap();
+        assert!(err.to_string().contains("asset_code"), "{err}");
+        let cfg = NodeConfig::from_toml(
+            "[node]\nname = \"n\"\nledger = \":memory:\"\n[nostr]\nenabled = false\n\
+             [spsp]\nasset_code = \"USD\"\nasset_scale = 9\nnostr_key = \"\"\n",
+            "t",
+        )
+        .unwrap();
+        let err = NodeServices::start(cfg).await.err().unwrap();
+        assert!(err.to_string().contains("[nostr] enabled"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,8 +1,9 @@
 //! `tollcast node` hosts the Nostr relay and the SPSP receiver beside the connector: two real
 //! node processes A - B; an event published over B's relay WebSocket reads back with
 //! `tollcast event req`; `tollcast pay` through A to B's SPSP URL delivers exactly the amount
-//! to B's receiver (B's /metrics); a paid write through A to B's relay ILP address is stored
-//! and readable over B's WebSocket.
+//! to B's receiver (B's /metrics), and so does paying B's key over SPSP-over-Nostr on B's relay;
+//! a paid write through A to B's relay ILP address is stored and readable over B's WebSocket
+//! (an underpaid one is not), and still is after B is killed with SIGKILL and restarted.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use tokio::process::{Child, Command};
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 struct Running {
-    _child: Child,
+    child: Child,
     addr: std::net::SocketAddr,
     relay_url: String,
     relay_ilp: String,
@@ -61,7 +62,7 @@ async fn spawn_node(config: &std::path::Path, services: bool) -> Running {
     let spsp_url = spsp.next().unwrap_or_default().to_string();
     let spsp_pubkey = spsp.next().map(str::to_string);
     Running {
-        _child: child,
+        child,
         addr,
         relay_url,
         relay_ilp,
@@ -296,7 +297,7 @@ account = "b"
     );
 
     // (3) pay-to-write through A to B's relay ILP address; readable over B's WebSocket.
-    let ev = EventBuilder::new(Kind::TextNote, "paid write through A")
+    let paid = EventBuilder::new(Kind::TextNote, "paid write through A")
         .finalize(&keys)
         .unwrap();
     let (ok, out) = cli(
@@ -308,11 +309,11 @@ account = "b"
             "--node",
             &node_a,
         ],
-        Some(&serde_json::to_string(&ev).unwrap()),
+        Some(&serde_json::to_string(&paid).unwrap()),
     )
     .await;
     assert!(ok, "paid write refused: {out}");
-    let got = req_ids(&b.relay_url, &ev.id.to_hex()).await;
+    let got = req_ids(&b.relay_url, &paid.id.to_hex()).await;
     assert!(got.contains("paid write through A"), "REQ got: {got}");
     // An underpaid write is refused and not stored.
     let ev = EventBuilder::new(Kind::TextNote, "underpaid")
@@ -337,5 +338,16 @@ account = "b"
     assert!(
         !got.contains("underpaid"),
         "underpaid event was stored: {got}"
+    );
+
+    // kill -9 B and restart it on the same config: the paid event is still there.
+    let mut b = b;
+    b.child.start_kill().unwrap();
+    b.child.wait().await.unwrap();
+    let b = spawn_node(&b_cfg, true).await;
+    let got = req_ids(&b.relay_url, &paid.id.to_hex()).await;
+    assert!(
+        got.contains("paid write through A"),
+        "lost after restart: {got}"
     );
 }
