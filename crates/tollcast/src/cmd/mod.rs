@@ -1,14 +1,14 @@
 //! One module per top-level subcommand; each exposes `Args` (clap) and `run`.
 
+pub mod balance;
 pub mod econ;
 pub mod event;
-pub mod balance;
+pub mod event_relay;
+pub mod event_sign;
 pub mod ilp;
 pub mod node;
 pub mod origin;
 pub mod pay;
 pub mod relay;
 pub mod stream;
-pub mod event_relay;
-pub mod event_sign;
 pub mod toon;
