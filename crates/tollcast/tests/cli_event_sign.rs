@@ -2,31 +2,14 @@
 //! TOLLCAST_NSEC), JSON and TOON, tampering detected with the reason, bad input -> exit 1,
 //! and nostr-tools `verifyEvent` accepting what the CLI signed.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use nostr::prelude::{Keys, SecretKey, ToBech32};
 
-fn run(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollcast"));
-    cmd.args(args).env_remove("TOLLCAST_NSEC");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
+use common::run_env as run;
 
 fn stdout(o: &Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

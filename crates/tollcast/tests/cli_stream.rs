@@ -1,7 +1,8 @@
 //! `tollcast stream decode|encode` end to end: runs the built binary.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
@@ -13,22 +14,7 @@ use tollcast_wire::stream::{
     StreamPacket,
 };
 
-fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollcast"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tollcast");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
+use common::run;
 
 fn stdout_json(o: &Output) -> Value {
     assert!(

@@ -2,25 +2,12 @@
 //! vs --lenient, --event wire form, bad input -> exit 1, and equality with the JS reference
 //! encoder (`@toon-format/toon` 4.4.0) on sample documents.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn tollcast(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollcast"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::run as tollcast;
 
 fn ok(args: &[&str], stdin: &str) -> String {
     let o = tollcast(args, stdin);
