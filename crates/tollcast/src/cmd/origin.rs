@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use nostr::prelude::{Keys, ToBech32};
+use nostr::prelude::{Event, FinalizeEvent, Keys, Tag, Timestamp, ToBech32};
+use tollcast_events::live::{LiveEvent as Announcement, LiveStatus, Participant};
 use tollcast_events::{Role, StreamAddress};
 use tollcast_media::cutter::CutterConfig;
 use tollcast_media::ingest::Source;
@@ -62,6 +63,109 @@ pub struct Args {
     /// Nostr relay (ws:// or wss://) to publish each signed segment manifest to; repeatable.
     #[arg(long = "relay")]
     relays: Vec<String>,
+    /// Title of the stream's NIP-53 announcement (kind 30311, published when --relay is given).
+    #[arg(long)]
+    title: Option<String>,
+    /// Summary (description) of the stream's announcement.
+    #[arg(long)]
+    summary: Option<String>,
+    /// Preview image URL of the stream's announcement.
+    #[arg(long)]
+    image: Option<String>,
+    /// Hashtag (`t` tag) of the stream's announcement; repeatable.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Price per watched minute announced to viewers, as AMOUNT:ASSET:SCALE in base units,
+    /// e.g. `1000:USD:6` (1000 micro-dollars a minute).
+    #[arg(long)]
+    price_per_minute: Option<String>,
+    /// SPSP endpoint (https:// URL or $payment-pointer) viewers pay, announced with the stream.
+    #[arg(long)]
+    spsp: Option<String>,
+    /// Seconds between re-publications of the live announcement (keeps it current).
+    #[arg(long, default_value_t = 60)]
+    announce_every: u64,
+}
+
+/// Parse `AMOUNT:ASSET:SCALE` into the tag values of a `price` tag.
+fn parse_price(s: &str) -> anyhow::Result<[String; 3]> {
+    let bad = || {
+        anyhow::anyhow!(
+            "--price-per-minute must be AMOUNT:ASSET:SCALE, e.g. 1000:USD:6 (got `{s}`)"
+        )
+    };
+    let mut it = s.split(':');
+    let (Some(a), Some(c), Some(sc), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        return Err(bad());
+    };
+    let amount: u64 = a.parse().map_err(|_| bad())?;
+    let scale: u8 = sc.parse().ok().filter(|s| *s <= 18).ok_or_else(bad)?;
+    if c.is_empty() || c.len() > 16 || !c.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(bad());
+    }
+    Ok([amount.to_string(), c.to_string(), scale.to_string()])
+}
+
+/// Keeps the stream's NIP-53 announcement (kind 30311) current on the relays.
+struct Announcer {
+    keys: Keys,
+    base: Announcement,
+    /// tollcast tags added after the NIP-53 ones: `price`, `spsp`.
+    extra: Vec<Vec<String>>,
+    clients: Vec<RelayClient>,
+    /// created_at of the last signed version: a replacement must be strictly newer.
+    last: u64,
+}
+
+impl Announcer {
+    fn sign(&mut self, a: &Announcement) -> anyhow::Result<Event> {
+        let now = Timestamp::now().as_secs().max(self.last + 1);
+        self.last = now;
+        let mut b = a.to_builder()?;
+        for t in &self.extra {
+            b = b.tag(Tag::parse(t.clone())?);
+        }
+        Ok(b.custom_created_at(Timestamp::from_secs(now))
+            .finalize(&self.keys)?)
+    }
+
+    /// Sign `a` and publish it to every relay, reporting failures on stderr.
+    async fn publish(&mut self, a: &Announcement) {
+        let ev = match self.sign(a) {
+            Ok(ev) => ev,
+            Err(e) => return eprintln!("announcement not signed: {e}"),
+        };
+        let sends = self.clients.iter().map(|c| {
+            let ev = &ev;
+            async move {
+                match c.publish(ev, std::time::Duration::from_secs(5)).await {
+                    Ok(ack) if ack.accepted => {}
+                    Ok(ack) => eprintln!("relay {} refused announcement: {}", c.url(), ack.message),
+                    Err(e) => eprintln!("relay {}: announcement not published: {e}", c.url()),
+                }
+            }
+        });
+        futures_join_all(sends).await;
+    }
+
+    async fn live(&mut self) {
+        let a = self.base.clone();
+        self.publish(&a).await;
+    }
+
+    async fn ended(&mut self) {
+        let mut a = self.base.clone();
+        a.status = Some(LiveStatus::Ended);
+        a.ends = Some(Timestamp::now().as_secs());
+        self.publish(&a).await;
+    }
+}
+
+/// Await every future (sequential polling is fine: each has its own timeout).
+async fn futures_join_all<F: std::future::Future<Output = ()>>(fs: impl Iterator<Item = F>) {
+    for f in fs {
+        f.await;
+    }
 }
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
@@ -73,6 +177,14 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     }
     if a.window < 3 {
         bail!("--window must be at least 3 segments");
+    }
+    let mut extra = Vec::new();
+    if let Some(p) = &a.price_per_minute {
+        let [amount, code, scale] = parse_price(p)?;
+        extra.push(vec!["price".into(), "minute".into(), amount, code, scale]);
+    }
+    if let Some(s) = &a.spsp {
+        extra.push(vec!["spsp".into(), s.clone()]);
     }
     let mut source = Source::parse(&a.source).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Source::Synthetic(o) = &mut source {
@@ -131,6 +243,30 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     let stream = StreamAddress::new(keys.public_key(), a.stream_id.clone());
+    let playlist = format!("http://{http}/live/master.m3u8");
+    let mut announcer = (!clients.is_empty()).then(|| Announcer {
+        keys: keys.clone(),
+        base: Announcement {
+            title: a.title.clone(),
+            summary: a.summary.clone(),
+            image: a.image.clone(),
+            streaming: vec![playlist.clone()],
+            status: Some(LiveStatus::Live),
+            starts: Some(Timestamp::now().as_secs()),
+            hashtags: a.tags.clone(),
+            participants: vec![Participant {
+                pubkey: keys.public_key(),
+                relay: a.relays.first().cloned(),
+                role: Some("Host".into()),
+                proof: None,
+            }],
+            relays: a.relays.clone(),
+            ..Announcement::new(a.stream_id.clone())
+        },
+        extra,
+        clients: clients.clone(),
+        last: 0,
+    });
     let mut cfg = LiveConfig::new(source);
     cfg.cutter = cut;
     cfg.end_on_disconnect = a.end_on_disconnect;
@@ -143,11 +279,41 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut rx = live.subscribe();
-    println!("playlist: http://{http}/live/master.m3u8");
+    println!("playlist: {playlist}");
     println!(
         "manifests signed by {} for stream {stream}",
         keys.public_key().to_bech32()?
     );
+    // The announcement goes out once live, then again every --announce-every seconds.
+    let announcer = match announcer.take() {
+        Some(mut an) => {
+            an.live().await;
+            let relays: Vec<&str> = a.relays.iter().map(String::as_str).collect();
+            println!(
+                "announced (NIP-53 kind 30311): {}",
+                stream.to_naddr(&relays)?
+            );
+            let every = std::time::Duration::from_secs(a.announce_every.max(1));
+            let an = std::sync::Arc::new(tokio::sync::Mutex::new(an));
+            let an2 = an.clone();
+            let refresh = tokio::spawn(async move {
+                let mut t = tokio::time::interval(every);
+                t.tick().await;
+                loop {
+                    t.tick().await;
+                    an2.lock().await.live().await;
+                }
+            });
+            Some((an, refresh))
+        }
+        None => None,
+    };
+    let end_announcement = || async {
+        if let Some((an, refresh)) = &announcer {
+            refresh.abort();
+            an.lock().await.ended().await;
+        }
+    };
     if let Some(r) = live.rtmp_addr {
         println!("rtmp ingest: rtmp://{r}/<app>/<stream key> (as given in --source)");
     }
@@ -215,10 +381,14 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
             r.map_err(|e| anyhow::anyhow!("{e}"))?;
             // Let the last manifests reach the relays before saying so.
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), progress).await;
+            end_announcement().await;
             eprintln!("stream ended; origin keeps serving until Ctrl-C");
             tokio::signal::ctrl_c().await?;
         }
-        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+        _ = tokio::signal::ctrl_c() => {
+            end_announcement().await;
+            eprintln!("stopping");
+        }
     }
     Ok(())
 }
