@@ -167,6 +167,13 @@ impl LiveEvent {
     pub fn from_event(ev: &Event) -> Result<Self, EventError> {
         check(ev, KIND_LIVE_EVENT, "30311")?;
         let identifier = single_value(ev, "d")?.ok_or(EventError::MissingTag("d"))?;
+        // The builder refuses an empty identifier: whatever parses must re-build.
+        if identifier.is_empty() {
+            return Err(EventError::BadTag {
+                tag: "d",
+                reason: "must not be empty".into(),
+            });
+        }
         let num = |name: &'static str| -> Result<Option<u64>, EventError> {
             single_value(ev, name)?
                 .map(|v| parse_u64(&v, name))
