@@ -15,19 +15,15 @@ pub enum ToonEventError {
 }
 
 /// Decode the TOON text in `data` into an event (shape only; the caller verifies id and sig).
+/// Delegates to the events crate so every tollcast component reads one TOON dialect.
 pub fn decode_event(data: &[u8]) -> Result<Event, ToonEventError> {
     let text = std::str::from_utf8(data).map_err(|_| ToonEventError::NotUtf8)?;
-    // Decode to a generic value first, then let nostr's own deserializer check the shape
-    // (64-hex id/pubkey, 128-hex sig, integer kind/created_at, string tags).
-    let value: serde_json::Value =
-        serde_toon::from_str(text).map_err(|e| ToonEventError::Decode(e.to_string()))?;
-    serde_json::from_value(value).map_err(|e| ToonEventError::Decode(e.to_string()))
+    tollcast_events::toon::from_toon_unverified(text)
+        .map_err(|e| ToonEventError::Decode(e.to_string()))
 }
 
-/// Encode a signed event as TOON text (field order id, pubkey, created_at, kind, tags,
-/// content, sig, as `@toon-format/toon` emits for the JSON event).
+/// Encode a signed event as TOON text with the events crate's canonical writer (the text
+/// `@toon-format/toon` writes, with `tags[0]:` for empty tags; see tollcast_events::toon).
 pub fn encode_event(event: &Event) -> Result<String, ToonEventError> {
-    // Going through the JSON value keeps the field order of the NIP-01 JSON object.
-    let value = serde_json::to_value(event).map_err(|e| ToonEventError::Encode(e.to_string()))?;
-    serde_toon::to_string(&value).map_err(|e| ToonEventError::Encode(e.to_string()))
+    Ok(tollcast_events::toon::to_toon(event))
 }
