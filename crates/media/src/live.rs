@@ -79,6 +79,9 @@ pub enum LiveEvent {
         capture_ms: i64,
         /// Wall clock when the part became available in the playlist (ms since epoch).
         available_ms: i64,
+        /// Wall clock when the fragment completing the part came out of ffmpeg (ms since
+        /// epoch): splits capture -> available into encode and cut (`tollcast bench network`).
+        fragment_ms: i64,
     },
     /// A segment is complete; the manifest to sign and publish.
     Segment(SegmentManifest),
@@ -321,6 +324,8 @@ struct Session<'a> {
     /// (wall clock ms, media time s) of the first keyframe.
     anchor: Option<(i64, f64)>,
     parts: u64,
+    /// Wall clock when the last fragment was read from ffmpeg (ms since epoch).
+    fragment_ms: i64,
 }
 
 impl Session<'_> {
@@ -353,6 +358,7 @@ impl Session<'_> {
                     independent: p.independent,
                     capture_ms,
                     available_ms,
+                    fragment_ms: self.fragment_ms,
                 });
             }
             CutEvent::SegmentEnd { msn, duration, .. } => {
@@ -428,6 +434,7 @@ async fn run_session_with<R: AsyncRead + Unpin>(
         seg_capture: None,
         anchor: None,
         parts: 0,
+        fragment_ms: 0,
     };
     while let Some((kind, bytes)) = read_top_box(reader).await? {
         match splitter.push_box(kind, bytes)? {
@@ -459,6 +466,7 @@ async fn run_session_with<R: AsyncRead + Unpin>(
                 });
             }
             Some(Fmp4Item::Fragment(f)) => {
+                sess.fragment_ms = now_ms();
                 if sess.anchor.is_none() && f.keyframe {
                     sess.anchor = Some((anchor().unwrap_or_else(now_ms), f.start));
                 }
