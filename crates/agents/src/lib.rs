@@ -3,4 +3,5 @@
 //!
 //! - [`relay`]: the CDN edge (verified, cached, coalesced LL-HLS fan-out; credit-mode billing).
 
+pub mod discovery;
 pub mod relay;

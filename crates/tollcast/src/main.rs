@@ -34,6 +34,8 @@ enum Command {
     Pay(cmd::pay::Args),
     /// Run a relay agent (CDN edge) for a stream: verified, cached LL-HLS fan-out, optionally paid.
     Relay(cmd::relay::Args),
+    /// List live streams from your follow graph (1st/2nd degree), by tag, ranked locally.
+    Discover(cmd::discover::Args),
     /// Economic model: per-role revenue, cost, margin, break-even, creator share vs Twitch/YouTube.
     Econ(cmd::econ::Args),
     /// Run a live LL-HLS origin: ingest (synthetic/RTMP/SRT) -> CMAF parts -> chunk store -> HTTP.
@@ -68,6 +70,7 @@ async fn main() {
         Command::Event(a) => cmd::event::run(a).await,
         Command::Pay(a) => cmd::pay::run(a).await,
         Command::Relay(a) => cmd::relay::run(a).await,
+        Command::Discover(a) => cmd::discover::run(a).await,
         Command::Econ(a) => cmd::econ::run(a).await,
         Command::Origin(a) => cmd::origin::run(a).await,
     };

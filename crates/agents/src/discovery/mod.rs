@@ -1,0 +1,345 @@
+//! Discovery without a central indexer: which live streams (NIP-53 kind 30311, status `live`)
+//! are worth watching, seen from one user's follow graph, computed locally from events anyone
+//! can fetch and verify.
+//!
+//! [`discover`] crawls the user's follow lists ([`graph`], NIP-02 kind 3, 1st and 2nd degree),
+//! fetches the live events authored or hosted (`p` role `Host`) by people in the graph
+//! (optionally everyone's, with [`Options::everyone`]), keeps those with the wanted `t` tags,
+//! gathers each stream's signals (relay offers' viewer counts, paid chat volume, tip receipts)
+//! and ranks them with [`rank::stream_score`]. [`rank::score_relay`] lets a viewer choose
+//! relays and ILP peers by social distance, price and RTT.
+//!
+//! Every event comes through the Nostr client, which verifies ids and signatures; events that
+//! do not parse as their kind are skipped.
+
+pub mod graph;
+pub mod rank;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde::Serialize;
+use tollcast_events::StreamAddress;
+use tollcast_events::chat::KIND_LIVE_CHAT;
+use tollcast_events::live::{KIND_LIVE_EVENT, LiveEvent, LiveStatus};
+use tollcast_events::nostr::prelude::{
+    Event, Filter, Kind, PublicKey, SingleLetterTag, Timestamp, ToBech32,
+};
+use tollcast_events::offer::{KIND_RELAY_OFFER, RelayOffer};
+use tollcast_net::nostr_relay::pool::RelayPool;
+
+pub use graph::SocialGraph;
+pub use rank::{Signals, score_relay, stream_score};
+
+/// NIP-57 zap receipt: counted as a tip when it names the stream in an `a` tag.
+pub const KIND_ZAP_RECEIPT: u16 = 9735;
+
+/// Stream addresses per `#a` filter when gathering signals.
+const ADDRESSES_PER_FILTER: usize = 64;
+
+/// What to discover.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Whose follow graph ranks the streams.
+    pub user: PublicKey,
+    /// Follow-graph depth: 1 = people the user follows, 2 = and whom they follow.
+    pub depth: u32,
+    /// Keep only streams with at least one of these `t` tags (case-insensitive); empty = all.
+    pub tags: Vec<String>,
+    /// Also list streams from outside the graph (ranked by activity only).
+    pub everyone: bool,
+    /// A `live` announcement older than this is considered stale (creators refresh it while
+    /// on air; NIP-53 suggests treating an hour-old `live` as ended).
+    pub max_age: Duration,
+    /// Kinds of tip receipt events to count (each must carry the stream's `a` tag).
+    pub tip_kinds: Vec<u16>,
+    /// Bound for each round of relay queries.
+    pub timeout: Duration,
+    /// Most streams returned.
+    pub limit: usize,
+    /// "Now" in unix seconds (tests pin it); None = the clock.
+    pub now: Option<u64>,
+}
+
+impl Options {
+    /// Defaults: depth 2, all tags, graph only, 1 h freshness, zap receipts as tips, 5 s
+    /// per query round, 50 streams.
+    pub fn new(user: PublicKey) -> Self {
+        Self {
+            user,
+            depth: 2,
+            tags: Vec::new(),
+            everyone: false,
+            max_age: Duration::from_secs(3600),
+            tip_kinds: vec![KIND_ZAP_RECEIPT],
+            timeout: Duration::from_secs(5),
+            limit: 50,
+            now: None,
+        }
+    }
+}
+
+/// One discovered stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listing {
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    /// The host's key (`p` tag with role Host, else the author), hex.
+    pub host: String,
+    /// The host's npub.
+    pub host_npub: String,
+    /// Social distance of the host or author from the user (None: outside the graph).
+    pub distance: Option<u32>,
+    /// `viewers` in [`Signals`] and where the number came from: `relays`, `announced`, `none`.
+    pub viewers_source: &'static str,
+    #[serde(flatten)]
+    pub signals: Signals,
+    /// `t` tags.
+    pub tags: Vec<String>,
+    /// `30311:<pubkey>:<d>`.
+    pub address: String,
+    /// NIP-19 naddr with the announcement's relays as hints.
+    pub naddr: String,
+    /// Playback URLs announced.
+    pub streaming: Vec<String>,
+    pub starts: Option<u64>,
+    /// [`stream_score`].
+    pub score: f64,
+}
+
+/// Failures of discovery (the query side; bad events are skipped, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("no relays to ask: give at least one ws:// relay")]
+    NoRelays,
+}
+
+fn unix_now() -> u64 {
+    Timestamp::now().as_secs()
+}
+
+/// Live streams for `opts.user`, best first (see the module doc).
+pub async fn discover(pool: &RelayPool, opts: &Options) -> Result<Vec<Listing>, DiscoverError> {
+    if pool.urls().is_empty() {
+        return Err(DiscoverError::NoRelays);
+    }
+    let now = opts.now.unwrap_or_else(unix_now);
+    let g = SocialGraph::crawl(pool, opts.user, opts.depth, opts.timeout).await;
+
+    // 1. Live events: authored by or naming graph members, or everyone's when asked.
+    let live = Kind::from(KIND_LIVE_EVENT);
+    let since = Timestamp::from_secs(now.saturating_sub(opts.max_age.as_secs()));
+    let tags: Vec<String> = opts.tags.iter().map(|t| t.to_lowercase()).collect();
+    let with_tags = |f: Filter| {
+        if tags.is_empty() {
+            f
+        } else {
+            f.hashtags(tags.iter().cloned())
+        }
+    };
+    let mut filters = Vec::new();
+    if opts.everyone {
+        filters.push(with_tags(Filter::new().kind(live).since(since).limit(5000)));
+    } else {
+        let mut members: Vec<PublicKey> = g.members().map(|(k, _)| *k).collect();
+        members.sort();
+        for c in members.chunks(256) {
+            filters.push(with_tags(
+                Filter::new()
+                    .kind(live)
+                    .since(since)
+                    .authors(c.iter().copied()),
+            ));
+            filters.push(with_tags(
+                Filter::new()
+                    .kind(live)
+                    .since(since)
+                    .pubkeys(c.iter().copied()),
+            ));
+        }
+    }
+    let events = pool.fetch(filters, opts.timeout).await;
+    let mut newest: HashMap<String, (Event, LiveEvent)> = HashMap::new();
+    for ev in events {
+        let Ok(le) = LiveEvent::from_event(&ev) else {
+            continue;
+        };
+        let addr = le.address(ev.pubkey).to_string();
+        match newest.get(&addr) {
+            Some((old, _)) if old.created_at >= ev.created_at => {}
+            _ => {
+                newest.insert(addr, (ev, le));
+            }
+        }
+    }
+    let mut streams: Vec<(Event, LiveEvent, Option<u32>, PublicKey)> = Vec::new();
+    for (_, (ev, le)) in newest {
+        if le.status != Some(LiveStatus::Live)
+            || ev.created_at.as_secs() + opts.max_age.as_secs() < now
+        {
+            continue;
+        }
+        if !tags.is_empty() && !le.hashtags.iter().any(|t| tags.contains(&t.to_lowercase())) {
+            continue;
+        }
+        let host = le
+            .participants
+            .iter()
+            .find(|p| {
+                p.role
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case("host"))
+            })
+            .map(|p| p.pubkey)
+            .unwrap_or(ev.pubkey);
+        let distance = match (g.distance(&ev.pubkey), g.distance(&host)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if distance.is_none() && !opts.everyone {
+            continue;
+        }
+        streams.push((ev, le, distance, host));
+    }
+
+    // 2. Signals for all of them at once.
+    let addrs: Vec<String> = streams
+        .iter()
+        .map(|(ev, le, _, _)| le.address(ev.pubkey).to_string())
+        .collect();
+    let signals = gather_signals(pool, &addrs, opts, now).await;
+
+    // 3. Rank.
+    let mut out: Vec<Listing> = streams
+        .into_iter()
+        .map(|(ev, le, distance, host)| {
+            let addr: StreamAddress = le.address(ev.pubkey);
+            let key = addr.to_string();
+            let (mut s, relay_viewers) = signals.get(&key).copied().unwrap_or_default();
+            let viewers_source = if relay_viewers {
+                "relays"
+            } else if let Some(n) = le.current_participants {
+                s.viewers = n;
+                "announced"
+            } else {
+                "none"
+            };
+            let hints: Vec<&str> = le.relays.iter().map(String::as_str).take(3).collect();
+            Listing {
+                title: le.title.clone(),
+                summary: le.summary.clone(),
+                host: host.to_hex(),
+                host_npub: host.to_bech32().unwrap_or_default(),
+                distance,
+                viewers_source,
+                signals: s,
+                tags: le.hashtags.clone(),
+                naddr: addr.to_naddr(&hints).unwrap_or_default(),
+                address: key,
+                streaming: le.streaming.clone(),
+                starts: le.starts,
+                score: stream_score(distance, &s),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.title.cmp(&b.title))
+            .then_with(|| a.address.cmp(&b.address))
+    });
+    out.truncate(opts.limit);
+    Ok(out)
+}
+
+/// Per stream address: the signals and whether relays reported viewers.
+async fn gather_signals(
+    pool: &RelayPool,
+    addrs: &[String],
+    opts: &Options,
+    now: u64,
+) -> HashMap<String, (Signals, bool)> {
+    let mut out: HashMap<String, (Signals, bool)> = HashMap::new();
+    if addrs.is_empty() {
+        return out;
+    }
+    let a_tag = SingleLetterTag::from_char('a').expect("a is a single-letter tag");
+    let mut kinds = vec![Kind::from(KIND_LIVE_CHAT), Kind::from(KIND_RELAY_OFFER)];
+    kinds.extend(opts.tip_kinds.iter().map(|k| Kind::from(*k)));
+    let filters: Vec<Filter> = addrs
+        .chunks(ADDRESSES_PER_FILTER)
+        .flat_map(|c| {
+            kinds.iter().map(move |k| {
+                Filter::new()
+                    .kind(*k)
+                    .custom_tags(a_tag, c.iter().cloned())
+                    .limit(5000)
+            })
+        })
+        .collect();
+    let events = pool.fetch(filters, opts.timeout).await;
+    let wanted: HashSet<&str> = addrs.iter().map(String::as_str).collect();
+    // chat authors per stream -> messages counted
+    let mut chat: HashMap<&str, HashMap<PublicKey, u64>> = HashMap::new();
+    // newest offer per (stream, relay key)
+    let mut offers: HashMap<(&str, PublicKey), (Timestamp, u64)> = HashMap::new();
+    let mut tips: HashMap<&str, HashSet<tollcast_events::nostr::prelude::EventId>> = HashMap::new();
+    for ev in &events {
+        let k = ev.kind.as_u16();
+        let Some(addr) = a_values(ev).find(|a| wanted.contains(a)) else {
+            continue;
+        };
+        if k == KIND_LIVE_CHAT {
+            *chat.entry(addr).or_default().entry(ev.pubkey).or_default() += 1;
+        } else if k == KIND_RELAY_OFFER {
+            let Ok(o) = RelayOffer::from_event(ev) else {
+                continue;
+            };
+            if o.is_expired_at(now)
+                || o.stream.as_ref().map(|s| s.to_string()).as_deref() != Some(addr)
+            {
+                continue;
+            }
+            let viewers = o.load.map_or(0, |l| l.viewers);
+            let slot = offers
+                .entry((addr, ev.pubkey))
+                .or_insert((ev.created_at, viewers));
+            if ev.created_at > slot.0 {
+                *slot = (ev.created_at, viewers);
+            }
+        } else if opts.tip_kinds.contains(&k) {
+            tips.entry(addr).or_default().insert(ev.id);
+        }
+    }
+    for a in addrs {
+        let a = a.as_str();
+        let mut s = Signals::default();
+        if let Some(c) = chat.get(a) {
+            s.chatters = c.len() as u64;
+            s.paid_chat = c
+                .values()
+                .map(|n| (*n).min(rank::CHAT_CAP_PER_AUTHOR))
+                .sum();
+        }
+        s.tips = tips.get(a).map_or(0, |t| t.len() as u64);
+        let mut relay_viewers = false;
+        for ((sa, _), (_, v)) in &offers {
+            if *sa == a {
+                relay_viewers = true;
+                s.viewers = s.viewers.saturating_add(*v);
+            }
+        }
+        out.insert(a.to_string(), (s, relay_viewers));
+    }
+    out
+}
+
+/// Values of an event's `a` tags.
+fn a_values(ev: &Event) -> impl Iterator<Item = &str> {
+    ev.tags.iter().filter_map(|t| {
+        let t = t.as_slice();
+        (t.first().map(String::as_str) == Some("a"))
+            .then(|| t.get(1).map(String::as_str))
+            .flatten()
+    })
+}
