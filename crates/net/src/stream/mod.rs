@@ -17,6 +17,9 @@ pub mod sender;
 pub mod spsp_http;
 pub mod spsp_nostr;
 
-pub use receiver::{ConnectionTotals, ReceiverConfig, ReceiverEvent, StreamReceiver};
+pub use receiver::{
+    ConnectionTotals, MAX_RESPONSE_BYTES, ReceiverConfig, ReceiverEvent, Responder, ResponderReply,
+    ResponderRequest, StreamReceiver,
+};
 pub use sender::{Rate, SendReceipt, SenderConfig, StreamSendError, StreamSender};
 pub use spsp_http::{SpspDetails, SpspError};

@@ -12,6 +12,12 @@
 //! when the packet cannot be fulfilled (rate probes with a random condition, amount below the
 //! minimum, receive-max exceeded). Bad input (wrong secret, tampered data, wrong condition,
 //! past expiry) credits nothing.
+//!
+//! Request/response (ILP-native delivery): with a [`Responder`] set, an authentic, fulfillable
+//! packet that carries `StreamData` is first shown to the responder (connection, tag, amount,
+//! the data frames). Its answer rides back as `StreamData` in the FULFILL of that very packet,
+//! or it refuses and the packet is rejected (F99) with nothing in it: payment and delivery are
+//! atomic, one packet at a time.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -31,6 +37,62 @@ use tollcast_wire::stream::{
 };
 
 use crate::connector::{IlpReply, IlpService, IncomingRequest};
+
+/// Most response bytes one FULFILL carries for a [`Responder`]: the ILP data limit less the
+/// STREAM envelope and room for the control frames of the reply.
+pub const MAX_RESPONSE_BYTES: usize = MAX_DATA_LEN - ENCRYPTION_OVERHEAD - 256;
+
+/// What a [`Responder`] is shown: one authentic, fulfillable packet that carries data.
+#[derive(Debug, Clone)]
+pub struct ResponderRequest {
+    /// Connection id (the token in the destination address).
+    pub connection: Arc<str>,
+    /// The credentials' tag, if any.
+    pub tag: Option<Arc<str>>,
+    /// The PREPARE amount (receiver's units): what fulfilling this packet credits.
+    pub amount: u64,
+    /// The packet's non-empty `StreamData` frames: (stream id, offset, bytes).
+    pub data: Vec<(u64, u64, Bytes)>,
+    /// Most bytes a [`ResponderReply::Reply`] may carry ([`MAX_RESPONSE_BYTES`]).
+    pub max_reply: usize,
+}
+
+/// A [`Responder`]'s answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponderReply {
+    /// Not a request: process the packet as usual.
+    Pass,
+    /// Fulfill the packet (if the usual checks pass) with `data` sent back on `stream_id`
+    /// (at most [`ResponderRequest::max_reply`] bytes; longer answers are refused).
+    Reply {
+        /// Stream the answer goes back on (normally the request's stream).
+        stream_id: u64,
+        /// The answer.
+        data: Bytes,
+    },
+    /// Reject the packet (F99, this message, nothing credited, no data).
+    Refuse(String),
+}
+
+/// Answers requests that arrive as STREAM data, inside the FULFILL of the packet that carried
+/// (and paid for) them. Must not have side effects a rejected packet would leave behind: the
+/// packet may still be rejected after the answer (e.g. amount below the sender's minimum).
+pub trait Responder: Send + Sync + 'static {
+    /// The answer to one packet.
+    fn respond(&self, req: ResponderRequest) -> BoxFuture<'static, ResponderReply>;
+}
+
+/// A decrypted, authenticated PREPARE, before any state changed.
+struct Opened {
+    token: Arc<str>,
+    keys: StreamKeys,
+    /// Tag from the token (None: connection already known, its state has the tag).
+    new_tag: Option<Option<Arc<str>>>,
+    tag: Option<Arc<str>>,
+    packet: StreamPacket,
+    fulfillment: [u8; 32],
+    fulfillable: bool,
+}
 
 /// How a [`StreamReceiver`] behaves.
 #[derive(Debug, Clone)]
@@ -161,6 +223,7 @@ pub struct StreamReceiver {
     secret: ServerSecret,
     conns: Mutex<HashMap<Arc<str>, ConnState>>,
     events: broadcast::Sender<ReceiverEvent>,
+    responder: Mutex<Option<Arc<dyn Responder>>>,
 }
 
 impl std::fmt::Debug for StreamReceiver {
@@ -179,6 +242,8 @@ enum Refusal {
     NoStream,
     Closed,
     Violation(ErrorCode, &'static str),
+    /// The [`Responder`] refused the request.
+    Responder(String),
 }
 
 impl StreamReceiver {
@@ -195,6 +260,7 @@ impl StreamReceiver {
             secret: ServerSecret::new(server_secret),
             conns: Mutex::new(HashMap::new()),
             events,
+            responder: Mutex::new(None),
         }
     }
 
@@ -283,12 +349,69 @@ impl StreamReceiver {
         }
     }
 
+    /// Answers data-carrying packets from now on (ILP-native delivery, see the module doc);
+    /// `None` turns it off. Applies to every connection; the responder sees each packet's
+    /// connection id and tag, so it can serve each connection its own way.
+    pub fn set_responder(&self, responder: Option<Arc<dyn Responder>>) {
+        *self.responder.lock().expect("receiver lock") = responder;
+    }
+
+    fn current_responder(&self) -> Option<Arc<dyn Responder>> {
+        self.responder.lock().expect("receiver lock").clone()
+    }
+
     fn plain_reject(&self, code: IlpErrorCode, message: &str) -> Reject {
         Reject::new(code, Some(self.config.server_address.clone()), message)
     }
 
-    /// Handles one PREPARE (the body of the [`IlpService`] impl), synchronously.
+    /// Handles one PREPARE synchronously. With a [`Responder`] set, data-carrying packets are
+    /// refused here (the responder is asynchronous: use the [`IlpService`] impl).
     pub fn handle_prepare(&self, prepare: &Prepare) -> IlpReply {
+        let opened = self.open(prepare)?;
+        let response = if self.current_responder().is_some() && carries_data(&opened.packet) {
+            Some(ResponderReply::Refuse(
+                "requests are answered by the asynchronous handler only".into(),
+            ))
+        } else {
+            None
+        };
+        self.finish(prepare, opened, response)
+    }
+
+    /// Handles one PREPARE, asking the [`Responder`] (if any) about data-carrying packets.
+    pub async fn handle_prepare_async(&self, prepare: &Prepare) -> IlpReply {
+        let opened = self.open(prepare)?;
+        let mut response = None;
+        if opened.fulfillable
+            && let Some(responder) = self.current_responder()
+            && carries_data(&opened.packet)
+        {
+            let data = opened
+                .packet
+                .frames
+                .iter()
+                .filter_map(|f| match f {
+                    Frame::StreamData(d) if !d.data.is_empty() => {
+                        Some((d.stream_id, d.offset, d.data.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let req = ResponderRequest {
+                connection: opened.token.clone(),
+                tag: opened.tag.clone(),
+                amount: prepare.amount,
+                data,
+                max_reply: MAX_RESPONSE_BYTES,
+            };
+            response = Some(responder.respond(req).await);
+        }
+        self.finish(prepare, opened, response)
+    }
+
+    /// Checks expiry and address, opens the connection token and decrypts the packet; changes
+    /// no state.
+    fn open(&self, prepare: &Prepare) -> Result<Opened, Reject> {
         if prepare.expires_at <= SystemTime::now() {
             return Err(self.plain_reject(IlpErrorCode::R00_TRANSFER_TIMED_OUT, "packet expired"));
         }
@@ -303,15 +426,19 @@ impl StreamReceiver {
         // Known connection: reuse its keys. Unknown: open the token (does not create state).
         let cached = {
             let conns = self.conns.lock().expect("receiver lock");
-            conns.get(token).map(|c| c.keys.clone())
+            conns.get(token).map(|c| (c.keys.clone(), c.tag.clone()))
         };
-        let (keys, tag) = match cached {
-            Some(k) => (k, None),
+        let (keys, new_tag, tag) = match cached {
+            Some((k, tag)) => (k, None, tag),
             None => match self.secret.open_token(token) {
-                Ok(t) => (
-                    StreamKeys::from_shared_secret(&t.shared_secret),
-                    Some(t.connection_tag.map(Arc::<str>::from)),
-                ),
+                Ok(t) => {
+                    let tag = t.connection_tag.map(Arc::<str>::from);
+                    (
+                        StreamKeys::from_shared_secret(&t.shared_secret),
+                        Some(tag.clone()),
+                        tag,
+                    )
+                }
                 Err(_) => {
                     return Err(self
                         .plain_reject(IlpErrorCode::F06_UNEXPECTED_PAYMENT, "unknown connection"));
@@ -329,19 +456,44 @@ impl StreamReceiver {
         };
         let fulfillment = keys.fulfillment(&prepare.data);
         let fulfillable = condition_for_fulfillment(&fulfillment) == prepare.execution_condition;
+        Ok(Opened {
+            token: Arc::from(token),
+            keys,
+            new_tag,
+            tag,
+            packet,
+            fulfillment,
+            fulfillable,
+        })
+    }
 
+    /// Applies an opened packet (and the responder's answer, if asked) under the lock.
+    fn finish(
+        &self,
+        prepare: &Prepare,
+        opened: Opened,
+        response: Option<ResponderReply>,
+    ) -> IlpReply {
+        let Opened {
+            token,
+            keys,
+            new_tag,
+            packet,
+            fulfillment,
+            fulfillable,
+            ..
+        } = opened;
         let mut events = Vec::new();
         let reply = {
             let mut conns = self.conns.lock().expect("receiver lock");
-            if !conns.contains_key(token) {
+            if !conns.contains_key(&token) {
                 self.evict_if_full(&mut conns);
-                let id: Arc<str> = Arc::from(token);
                 conns.insert(
-                    id.clone(),
+                    token.clone(),
                     ConnState {
-                        id,
-                        tag: tag.flatten(),
-                        keys: keys.clone(),
+                        id: token.clone(),
+                        tag: new_tag.flatten(),
+                        keys,
                         streams: BTreeMap::new(),
                         total_received: 0,
                         packets: 0,
@@ -353,9 +505,9 @@ impl StreamReceiver {
                     },
                 );
             }
-            let conn = conns.get_mut(token).expect("inserted above");
+            let conn = conns.get_mut(&token).expect("inserted above");
             conn.last_seen = Instant::now();
-            self.process(conn, prepare, &packet, fulfillable, &mut events)
+            self.process(conn, prepare, &packet, fulfillable, response, &mut events)
         };
         for e in events {
             let _ = self.events.send(e);
@@ -393,6 +545,7 @@ impl StreamReceiver {
         prepare: &Prepare,
         packet: &StreamPacket,
         fulfillable: bool,
+        response: Option<ResponderReply>,
         events: &mut Vec<ReceiverEvent>,
     ) -> Result<Bytes, (IlpErrorCode, String, Bytes)> {
         let amount = prepare.amount;
@@ -438,7 +591,20 @@ impl StreamReceiver {
             });
         }
 
-        let refusal = self.check(conn, prepare, packet, fulfillable);
+        let mut refusal = self.check(conn, prepare, packet, fulfillable);
+        let mut answer = None;
+        if refusal.is_ok() {
+            match response {
+                Some(ResponderReply::Refuse(m)) => refusal = Err(Refusal::Responder(m)),
+                Some(ResponderReply::Reply { data, .. }) if data.len() > MAX_RESPONSE_BYTES => {
+                    refusal = Err(Refusal::Responder(
+                        "the answer is too large for one packet".into(),
+                    ))
+                }
+                Some(ResponderReply::Reply { stream_id, data }) => answer = Some((stream_id, data)),
+                Some(ResponderReply::Pass) | None => {}
+            }
+        }
         let mut reply_frames: Vec<Frame> = Vec::new();
         if wants_details {
             reply_frames.push(Frame::ConnectionAssetDetails(ConnectionAssetDetailsFrame {
@@ -469,18 +635,15 @@ impl StreamReceiver {
                 reply_frames,
             );
             let message = match refusal {
-                Refusal::Unfulfillable => "",
-                Refusal::BelowMinimum => "amount below the minimum the sender asked for",
-                Refusal::ReceiveMax => "stream receive-max exceeded",
-                Refusal::NoStream => "money without a StreamMoney frame",
-                Refusal::Closed => "connection closed",
-                Refusal::Violation(_, m) => m,
+                Refusal::Unfulfillable => String::new(),
+                Refusal::BelowMinimum => BELOW_MINIMUM.to_string(),
+                Refusal::ReceiveMax => "stream receive-max exceeded".to_string(),
+                Refusal::NoStream => "money without a StreamMoney frame".to_string(),
+                Refusal::Closed => "connection closed".to_string(),
+                Refusal::Violation(_, m) => m.to_string(),
+                Refusal::Responder(m) => m,
             };
-            return Err((
-                IlpErrorCode::F99_APPLICATION_ERROR,
-                message.to_string(),
-                reply,
-            ));
+            return Err((IlpErrorCode::F99_APPLICATION_ERROR, message, reply));
         }
 
         // Commit money.
@@ -544,7 +707,19 @@ impl StreamReceiver {
                 }));
             }
         }
-        self.attach_outgoing(conn, &mut reply_frames);
+        match answer {
+            // The answer to this packet's request rides in its FULFILL (queued data waits).
+            Some((stream_id, data)) => {
+                let s = conn.streams.entry(stream_id).or_default();
+                reply_frames.push(Frame::StreamData(StreamDataFrame {
+                    stream_id,
+                    offset: s.send_offset,
+                    data: data.clone(),
+                }));
+                s.send_offset += data.len() as u64;
+            }
+            None => self.attach_outgoing(conn, &mut reply_frames),
+        }
         Ok(self.seal(
             conn,
             packet.sequence,
@@ -722,6 +897,17 @@ impl StreamReceiver {
     }
 }
 
+/// Reject message when the amount that arrived is below the sender's minimum (the sender
+/// retries at the new rate).
+pub const BELOW_MINIMUM: &str = "amount below the minimum the sender asked for";
+
+fn carries_data(packet: &StreamPacket) -> bool {
+    packet
+        .frames
+        .iter()
+        .any(|f| matches!(f, Frame::StreamData(d) if !d.data.is_empty()))
+}
+
 /// Splits a PREPARE amount over the packet's `StreamMoney` frames by shares (RFC 0029
 /// §5.3.8): each stream gets its rounded-down share, the remainder goes to the
 /// lowest-numbered stream. Returns (stream id, amount) per distinct stream.
@@ -752,7 +938,6 @@ fn split_money(packet: &StreamPacket, amount: u64) -> Vec<(u64, u64)> {
 
 impl IlpService for StreamReceiver {
     fn handle(&self, req: IncomingRequest) -> BoxFuture<'_, IlpReply> {
-        let reply = self.handle_prepare(&req.prepare);
-        Box::pin(async move { reply })
+        Box::pin(async move { self.handle_prepare_async(&req.prepare).await })
     }
 }

@@ -9,9 +9,15 @@
 //! in `StreamData` frames within the receiver's `StreamMaxData` window; data the receiver
 //! sends back in FULFILLs is collected (ILP-native delivery).
 //!
+//! [`StreamSender::request`] is request/response over one packet: the request bytes go as
+//! `StreamData` on a stream, with the money paying for the answer, and the answer comes back
+//! as `StreamData` in that packet's FULFILL (the receiver's
+//! [`Responder`](super::receiver::Responder)); a refused request is a REJECT and costs nothing.
+//!
 //! A connection keeps a fixed amount of state: per-second payments over hours on one
 //! connection do not grow memory (the frame and buffer vectors are reused).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -80,6 +86,17 @@ pub enum StreamSendError {
     /// The receiver closed the connection (or the stream).
     #[error("receiver closed the connection: {0}")]
     ClosedByReceiver(String),
+    /// The receiver refused a request (its reason; nothing was paid).
+    #[error("receiver refused the request: {0}")]
+    Refused(String),
+    /// A request's amount is more than one packet may carry on this path.
+    #[error("request amount {amount} exceeds the path's maximum packet amount {max}")]
+    RequestTooLarge {
+        /// Amount asked for.
+        amount: u64,
+        /// Path maximum.
+        max: u64,
+    },
     /// The connection was closed locally.
     #[error("connection is closed")]
     Closed,
@@ -182,7 +199,7 @@ enum Outcome {
     /// FULFILL; `delivered` as the receiver reported (or as we estimated if it sent no reply).
     Fulfilled { delivered: u64 },
     /// REJECT with an authentic STREAM reply from the receiver.
-    ReceiverReject { arrived: u64 },
+    ReceiverReject { arrived: u64, message: String },
     /// REJECT from the path (or without a STREAM reply).
     PathReject {
         code: IlpErrorCode,
@@ -212,6 +229,11 @@ pub struct StreamSender {
     incoming_data: Vec<u8>,
     incoming_offset: u64,
     frames: Vec<Frame>,
+    /// Stream of the request in flight: its reply data goes to `reply_data`.
+    request_stream: Option<u64>,
+    reply_data: Vec<u8>,
+    /// Per request stream: (next request byte offset, next reply byte offset).
+    request_offsets: BTreeMap<u64, (u64, u64)>,
 }
 
 impl std::fmt::Debug for StreamSender {
@@ -258,6 +280,9 @@ impl StreamSender {
             incoming_data: Vec::new(),
             incoming_offset: 0,
             frames: Vec::with_capacity(8),
+            request_stream: None,
+            reply_data: Vec::new(),
+            request_offsets: BTreeMap::new(),
         }
     }
 
@@ -301,7 +326,8 @@ impl StreamSender {
             self.frames.clear();
             self.push_handshake_frames();
             match self.send_packet(amount, 0, false).await? {
-                Outcome::ReceiverReject { arrived } | Outcome::Fulfilled { delivered: arrived } => {
+                Outcome::ReceiverReject { arrived, .. }
+                | Outcome::Fulfilled { delivered: arrived } => {
                     let rate = Rate {
                         sent: amount,
                         delivered: arrived,
@@ -395,7 +421,7 @@ impl StreamSender {
                         });
                     }
                 }
-                Outcome::ReceiverReject { arrived } => {
+                Outcome::ReceiverReject { arrived, .. } => {
                     attempts += 1;
                     if self.closed {
                         return Err(StreamSendError::ClosedByReceiver(
@@ -561,6 +587,127 @@ impl StreamSender {
         Ok(())
     }
 
+    /// Request/response in one packet: sends `request` as `StreamData` on `stream_id` with
+    /// `amount` (our units, one packet: at most the path's maximum packet amount) paid on that
+    /// stream, and returns the bytes the receiver's responder sent back in the FULFILL. A
+    /// refused request ([`StreamSendError::Refused`]) is a REJECT: nothing is paid, nothing
+    /// delivered. Temporary path errors are retried; a rate change within slippage is too.
+    pub async fn request(
+        &mut self,
+        stream_id: u64,
+        request: &[u8],
+        amount: u64,
+    ) -> Result<Bytes, StreamSendError> {
+        if self.closed {
+            return Err(StreamSendError::Closed);
+        }
+        if amount > 0 && self.rate.is_none() {
+            self.probe().await?;
+        }
+        if amount > self.max_packet_amount {
+            return Err(StreamSendError::RequestTooLarge {
+                amount,
+                max: self.max_packet_amount,
+            });
+        }
+        let mut attempts = 0u32;
+        loop {
+            let (out_offset, _) = *self.request_offsets.entry(stream_id).or_default();
+            let min_dest = if amount > 0 {
+                self.min_rate.map_or(0, |r| r.apply(amount))
+            } else {
+                0
+            };
+            self.frames.clear();
+            self.push_handshake_frames();
+            self.frames.push(Frame::StreamMaxData(StreamMaxDataFrame {
+                stream_id,
+                max_offset: u64::MAX,
+            }));
+            if amount > 0 {
+                self.frames.push(Frame::StreamMoney(StreamMoneyFrame {
+                    stream_id,
+                    shares: 1,
+                }));
+            }
+            self.frames.push(Frame::StreamData(StreamDataFrame {
+                stream_id,
+                offset: out_offset,
+                data: Bytes::copy_from_slice(request),
+            }));
+            self.request_stream = Some(stream_id);
+            self.reply_data.clear();
+            let outcome = self.send_packet(amount, min_dest, true).await;
+            self.request_stream = None;
+            match outcome? {
+                Outcome::Fulfilled { delivered } => {
+                    if let Some(o) = self.request_offsets.get_mut(&stream_id) {
+                        o.0 += request.len() as u64;
+                    }
+                    self.total.sent += amount;
+                    self.total.delivered += delivered;
+                    self.total.packets += 1;
+                    if amount > 0 && delivered > 0 {
+                        self.rate = Some(Rate {
+                            sent: amount,
+                            delivered,
+                        });
+                    }
+                    return Ok(Bytes::from(std::mem::take(&mut self.reply_data)));
+                }
+                Outcome::ReceiverReject { arrived, message } => {
+                    attempts += 1;
+                    if self.closed {
+                        return Err(StreamSendError::ClosedByReceiver(message));
+                    }
+                    if message != super::receiver::BELOW_MINIMUM {
+                        return Err(StreamSendError::Refused(message));
+                    }
+                    // The rate moved: accept it only within slippage of the first probe.
+                    let now = Rate {
+                        sent: amount,
+                        delivered: arrived,
+                    };
+                    if let Some(min) = self.min_rate
+                        && !now.better_or_equal(&min)
+                    {
+                        return Err(StreamSendError::RateTooLow {
+                            sent: amount,
+                            delivered: arrived,
+                        });
+                    }
+                    self.rate = Some(now);
+                    if attempts >= self.config.max_attempts {
+                        return Err(StreamSendError::Refused(message));
+                    }
+                }
+                Outcome::PathReject {
+                    code,
+                    message,
+                    triggered_by,
+                    ..
+                } => {
+                    attempts += 1;
+                    if code.class() == ErrorClass::Final {
+                        return Err(StreamSendError::Rejected {
+                            code,
+                            message,
+                            triggered_by,
+                        });
+                    }
+                    if attempts >= self.config.max_attempts {
+                        return Err(StreamSendError::RetriesExhausted {
+                            attempts,
+                            code,
+                            message,
+                        });
+                    }
+                    self.backoff(attempts).await;
+                }
+            }
+        }
+    }
+
     /// Closes the stream and the connection (best effort: one packet, errors ignored).
     pub async fn close(&mut self) -> Result<(), StreamSendError> {
         if self.closed {
@@ -695,7 +842,10 @@ impl StreamSender {
             Err(reject) => match self.read_reply(&reject.data, sequence, IlpPacketType::Reject) {
                 Some(arrived) => {
                     self.told_address = true;
-                    Ok(Outcome::ReceiverReject { arrived })
+                    Ok(Outcome::ReceiverReject {
+                        arrived,
+                        message: reject.message,
+                    })
                 }
                 None => Ok(Outcome::PathReject {
                     code: reject.code,
@@ -732,6 +882,14 @@ impl StreamSender {
                     self.remote_max_data = self.remote_max_data.max(m.max_offset);
                 }
                 Frame::ConnectionClose(_) => self.closed = true,
+                // The answer to the request in flight (in order on its stream).
+                Frame::StreamData(d) if Some(d.stream_id) == self.request_stream => {
+                    let next = self.request_offsets.entry(d.stream_id).or_default();
+                    if d.offset == next.1 {
+                        self.reply_data.extend_from_slice(&d.data);
+                        next.1 += d.data.len() as u64;
+                    }
+                }
                 Frame::StreamClose(c) if c.stream_id == self.config.stream_id => self.closed = true,
                 // In-order delivery only: the receiver sends each byte once, in order.
                 Frame::StreamData(d)
