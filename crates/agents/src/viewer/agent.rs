@@ -1,0 +1,1061 @@
+//! The running viewer: candidates, the current relay and its payment session, fetching with
+//! failover, state and messages, latency.
+//!
+//! Fetching reuses the relay agent's client half: per candidate a [`Relay`] pulling from that
+//! candidate (presenting our viewer id), all sharing one chunk cache and one manifest book, so
+//! a part verified once is never fetched again and every byte is checked (hash + signed
+//! manifest) whoever sent it. A failed request is retried on the next candidate before the
+//! player gets an answer: the player sees at most a slower response, never a gap.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+use tollcast_events::manifest::KIND_SEGMENT_MANIFEST;
+use tollcast_events::nostr::nips::nip19::ToBech32;
+use tollcast_events::nostr::prelude::{Filter, Keys, Kind, PublicKey, Timestamp};
+use tollcast_media::manifest::SegmentManifest;
+use tollcast_media::store::{ChunkStore, sha256_hex};
+use tollcast_net::nostr_relay::pool::{PoolItem, RelayPool};
+
+use super::choice::{self, Candidate};
+use super::discovery::{self, Found, Target};
+use super::payer::{PayError, PaySession};
+use super::status::{
+    CandidateInfo, Parts, RelayInfo, State, Status, StreamInfo, ViewerInfo, WalletInfo,
+};
+use super::wallet::Wallet;
+use super::{ViewerConfig, ViewerError};
+use crate::relay::manifests::{Accepted, ManifestBook};
+use crate::relay::upstream::{Upstream, UpstreamResponse};
+use crate::relay::{Relay, RelayConfig, RelayError};
+
+/// Capture times remembered (hash -> ms), oldest forgotten first.
+const CAPTURES: usize = 20_000;
+
+struct Slot {
+    cand: Candidate,
+    relay: Relay,
+}
+
+#[derive(Default)]
+struct Captures {
+    at: HashMap<String, i64>,
+    order: VecDeque<String>,
+}
+
+struct Latency {
+    /// Capture time of the newest part handed to the player.
+    newest_capture_ms: Option<i64>,
+    /// What the page says is playing: (when told, capture ms).
+    page: Option<(Instant, i64)>,
+}
+
+struct Inner {
+    cfg: ViewerConfig,
+    keys: Keys,
+    viewer_id: String,
+    found: Found,
+    naddr: String,
+    pool: RelayPool,
+    book: Arc<ManifestBook>,
+    captures: Mutex<Captures>,
+    store: ChunkStore,
+    wallet: Arc<Wallet>,
+    slots: Mutex<Vec<Slot>>,
+    current: Mutex<Option<PublicKey>>,
+    session: tokio::sync::Mutex<Option<(PublicKey, PaySession)>>,
+    switching: tokio::sync::Mutex<()>,
+    state: Mutex<(State, Option<String>)>,
+    latency: Mutex<Latency>,
+    verified: AtomicU64,
+    rejected: AtomicU64,
+    spent: AtomicU64,
+    switches: AtomicU64,
+    bytes_served: AtomicU64,
+    /// Newest part seen (for stall detection) and last player request.
+    last_new_part: Mutex<Instant>,
+    last_request: Mutex<Instant>,
+    seen_parts: Mutex<(std::collections::HashSet<String>, VecDeque<String>)>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// A running viewer; cheap to clone. [`Viewer::shutdown`] stops its tasks.
+#[derive(Clone)]
+pub struct Viewer {
+    inner: Arc<Inner>,
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// What the player asked for.
+enum Want<'a> {
+    Chunk(&'a str),
+    Hint(&'a str, &'a str),
+    Playlist(&'a str),
+}
+
+enum Got {
+    Bytes(Bytes),
+    Playlist(Arc<UpstreamResponse>),
+}
+
+/// Why a relay is dropped (or not), from a failed request.
+enum Verdict {
+    /// Try the next relay; the message says why this one was dropped.
+    Drop(String),
+    /// The relay wants money.
+    PaymentRequired,
+    /// Not the relay's fault; answer the player with this.
+    Answer(ViewerError),
+}
+
+fn judge(e: &RelayError) -> Verdict {
+    match e {
+        RelayError::HashMismatch { name, got } => Verdict::Drop(format!(
+            "cheated: sent bytes for part {name} that hash to {got}"
+        )),
+        RelayError::SizeMismatch { hash, got, want } => Verdict::Drop(format!(
+            "cheated: part {hash} is {got} bytes, its signed manifest says {want}"
+        )),
+        RelayError::Upstream(m) => Verdict::Drop(format!("unreachable or stalled: {m}")),
+        RelayError::UpstreamStatus { status: 402, .. } => Verdict::PaymentRequired,
+        RelayError::UpstreamStatus { status, what } if *status >= 500 => {
+            Verdict::Drop(format!("failing: answered {status} for {what}"))
+        }
+        RelayError::UpstreamStatus { status: 404, what } => {
+            Verdict::Answer(ViewerError::NotFound(what.clone()))
+        }
+        other => Verdict::Answer(ViewerError::Upstream(other.to_string())),
+    }
+}
+
+impl Viewer {
+    /// Find the stream, its offers and the viewer's follow graph, pick and pay a relay, and
+    /// start the background tasks (payment top-ups, stall watchdog, balance, offer refresh).
+    /// Fails only when the stream cannot be found; having no usable relay is a state
+    /// (`no_relay`) the page shows.
+    pub async fn start(
+        cfg: ViewerConfig,
+        keys: Keys,
+        target: &str,
+        wallet: Arc<Wallet>,
+        cache_dir: &std::path::Path,
+    ) -> Result<Self, ViewerError> {
+        let target = Target::parse(target)?;
+        let found = discovery::find_stream(&target, &cfg.nostr, cfg.discovery_timeout()).await?;
+        let pool = discovery::pool(&found.nostr_relays)?;
+        let hints: Vec<&str> = found.nostr_relays.iter().map(String::as_str).collect();
+        let naddr = found
+            .address
+            .to_naddr(&hints)
+            .or_else(|_| found.address.to_naddr(&[]))
+            .map_err(|e| ViewerError::Discovery(e.to_string()))?;
+        // Manifests by the creator and by agents the live event names as transcoders.
+        let extra: Vec<PublicKey> = found
+            .live
+            .participants
+            .iter()
+            .filter(|p| p.role.as_deref() == Some("transcoder"))
+            .map(|p| p.pubkey)
+            .collect();
+        let book = Arc::new(ManifestBook::new(found.address.clone(), extra.clone()));
+        let store = ChunkStore::open(cache_dir, cfg.cache_mib.saturating_mul(1024 * 1024))
+            .map_err(|e| ViewerError::Config(format!("cache {}: {e}", cache_dir.display())))?;
+        let viewer_id = keys.public_key().to_hex();
+        let now = Instant::now();
+        let v = Viewer {
+            inner: Arc::new(Inner {
+                viewer_id,
+                naddr,
+                pool,
+                book,
+                captures: Mutex::new(Captures::default()),
+                store,
+                wallet,
+                slots: Mutex::new(Vec::new()),
+                current: Mutex::new(None),
+                session: tokio::sync::Mutex::new(None),
+                switching: tokio::sync::Mutex::new(()),
+                state: Mutex::new((State::Starting, None)),
+                latency: Mutex::new(Latency {
+                    newest_capture_ms: None,
+                    page: None,
+                }),
+                verified: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
+                spent: AtomicU64::new(0),
+                switches: AtomicU64::new(0),
+                bytes_served: AtomicU64::new(0),
+                last_new_part: Mutex::new(now),
+                last_request: Mutex::new(now - Duration::from_secs(3600)),
+                seen_parts: Mutex::new(Default::default()),
+                tasks: Mutex::new(Vec::new()),
+                found,
+                keys,
+                cfg,
+            }),
+        };
+        v.follow_manifests(&extra).await?;
+        v.refresh_offers().await;
+        v.inner.wallet.refresh_balance().await;
+        v.choose(None).await;
+        v.spawn_tasks();
+        Ok(v)
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn config(&self) -> &ViewerConfig {
+        &self.inner.cfg
+    }
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+    pub fn found(&self) -> &Found {
+        &self.inner.found
+    }
+    pub fn naddr(&self) -> &str {
+        &self.inner.naddr
+    }
+    pub fn pool(&self) -> &RelayPool {
+        &self.inner.pool
+    }
+    pub fn wallet(&self) -> &Arc<Wallet> {
+        &self.inner.wallet
+    }
+    pub fn manifests(&self) -> &Arc<ManifestBook> {
+        &self.inner.book
+    }
+
+    /// Stop the background tasks and the payments.
+    pub async fn shutdown(&self) {
+        for t in Self::lock(&self.inner.tasks).drain(..) {
+            t.abort();
+        }
+        if let Some((_, s)) = self.inner.session.lock().await.take() {
+            s.close().await;
+        }
+    }
+
+    fn set_state(&self, s: State, message: Option<String>) {
+        let mut st = Self::lock(&self.inner.state);
+        if st.0 != s || st.1 != message {
+            match &message {
+                Some(m) => tracing::info!("viewer: {} - {m}", s.as_str()),
+                None => tracing::info!("viewer: {}", s.as_str()),
+            }
+        }
+        *st = (s, message);
+    }
+
+    pub fn state(&self) -> (State, Option<String>) {
+        Self::lock(&self.inner.state).clone()
+    }
+
+    async fn follow_manifests(&self, extra: &[PublicKey]) -> Result<(), ViewerError> {
+        let mut authors = extra.to_vec();
+        authors.push(self.inner.found.address.pubkey);
+        let since = Timestamp::from_secs(Timestamp::now().as_secs().saturating_sub(600));
+        let filter = Filter::new()
+            .kind(Kind::from(KIND_SEGMENT_MANIFEST))
+            .authors(authors)
+            .since(since);
+        let mut sub = self
+            .inner
+            .pool
+            .subscribe(vec![filter])
+            .await
+            .map_err(|e| ViewerError::Discovery(format!("manifest subscription: {e}")))?;
+        let me = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(async move {
+            while let Some(item) = sub.recv().await {
+                let PoolItem::Event { event, .. } = item else {
+                    continue;
+                };
+                let Some(inner) = me.upgrade() else { break };
+                match inner.book.accept(&event) {
+                    Ok(Accepted::New { .. }) => {
+                        if let Ok((m, _, _)) = SegmentManifest::from_event(&event) {
+                            record_captures(&inner, &m);
+                        }
+                    }
+                    Ok(Accepted::Duplicate) => {}
+                    Err(e) => tracing::warn!("manifest {} dropped: {e}", event.id),
+                }
+            }
+        });
+        Self::lock(&self.inner.tasks).push(task);
+        Ok(())
+    }
+
+    /// Look up offers again; new relays become candidates (their RTT measured).
+    pub async fn refresh_offers(&self) {
+        let t = self.inner.cfg.discovery_timeout();
+        let offers = discovery::find_offers(&self.inner.pool, &self.inner.found.address, t).await;
+        let graph =
+            discovery::follow_graph(&self.inner.pool, self.inner.keys.public_key(), t).await;
+        let known: Vec<PublicKey> = Self::lock(&self.inner.slots)
+            .iter()
+            .map(|s| s.cand.pubkey)
+            .collect();
+        let mut fresh = Vec::new();
+        for o in &offers {
+            if known.contains(&o.relay) {
+                continue;
+            }
+            if let Some(c) = Candidate::from_offer(o, &graph) {
+                fresh.push(c);
+            }
+        }
+        let probes = fresh.into_iter().map(|mut c| async move {
+            c.rtt = probe_rtt(&c.url).await;
+            if c.rtt.is_none() {
+                c.healthy = false;
+                c.reason = Some("unreachable (no HTTP answer to the RTT probe)".into());
+            }
+            c
+        });
+        let fresh = futures_join_all(probes).await;
+        let mut slots = Self::lock(&self.inner.slots);
+        for c in fresh {
+            match self.client_for(&c) {
+                Ok(relay) => slots.push(Slot { cand: c, relay }),
+                Err(e) => tracing::warn!("relay {} not usable: {e}", c.url),
+            }
+        }
+    }
+
+    fn client_for(&self, c: &Candidate) -> Result<Relay, RelayError> {
+        let mut rc = RelayConfig::new(c.url.clone());
+        rc.upstream_timeout = self.inner.cfg.stall();
+        rc.manifest_wait = Duration::from_millis(self.inner.cfg.manifest_wait_ms);
+        rc.upstream_viewer = Some(self.inner.viewer_id.clone());
+        Relay::new(rc, self.inner.store.clone(), self.inner.book.clone(), None)
+    }
+
+    /// The candidates as the page shows them.
+    pub fn candidates(&self) -> Vec<CandidateInfo> {
+        let max = self.inner.cfg.max_price_per_second;
+        Self::lock(&self.inner.slots)
+            .iter()
+            .map(|s| CandidateInfo {
+                relay: relay_info(&s.cand),
+                healthy: s.cand.healthy,
+                reason: s.cand.reason.clone(),
+                social: s.cand.social,
+                score: s.cand.score(max),
+            })
+            .collect()
+    }
+
+    /// The relay in use.
+    pub fn current(&self) -> Option<Candidate> {
+        let pk = (*Self::lock(&self.inner.current))?;
+        Self::lock(&self.inner.slots)
+            .iter()
+            .find(|s| s.cand.pubkey == pk)
+            .map(|s| s.cand.clone())
+    }
+
+    fn current_client(&self) -> Option<(PublicKey, Relay)> {
+        let pk = (*Self::lock(&self.inner.current))?;
+        Self::lock(&self.inner.slots)
+            .iter()
+            .find(|s| s.cand.pubkey == pk)
+            .map(|s| (pk, s.relay.clone()))
+    }
+
+    fn mark(&self, pk: &PublicKey, healthy: bool, reason: Option<String>) {
+        if let Some(s) = Self::lock(&self.inner.slots)
+            .iter_mut()
+            .find(|s| s.cand.pubkey == *pk)
+        {
+            s.cand.healthy = healthy;
+            s.cand.reason = reason;
+        }
+    }
+
+    /// Drop `from` (if it is still the current relay) for `reason` and switch.
+    pub async fn fail_relay(&self, from: PublicKey, reason: String) {
+        if *Self::lock(&self.inner.current) != Some(from) {
+            return;
+        }
+        let _g = self.inner.switching.lock().await;
+        if *Self::lock(&self.inner.current) != Some(from) {
+            return; // someone switched while we waited
+        }
+        tracing::warn!("relay {} dropped: {reason}", from.to_hex());
+        self.mark(&from, false, Some(reason.clone()));
+        self.set_state(
+            State::RelayFailed,
+            Some(format!(
+                "relay failed ({reason}); switching to another relay"
+            )),
+        );
+        self.choose_locked(None).await;
+    }
+
+    /// Switch to the relay `pubkey` (the page's choice).
+    pub async fn select(&self, pubkey: PublicKey) -> Result<(), ViewerError> {
+        let _g = self.inner.switching.lock().await;
+        let ok = Self::lock(&self.inner.slots)
+            .iter()
+            .any(|s| s.cand.pubkey == pubkey);
+        if !ok {
+            return Err(ViewerError::NotFound(format!(
+                "no candidate relay {}",
+                pubkey.to_hex()
+            )));
+        }
+        self.mark(&pubkey, true, None);
+        self.choose_locked(Some(pubkey)).await;
+        match *Self::lock(&self.inner.current) {
+            Some(pk) if pk == pubkey => Ok(()),
+            _ => Err(ViewerError::Payment(
+                self.state().1.unwrap_or_else(|| "could not switch".into()),
+            )),
+        }
+    }
+
+    async fn choose(&self, want: Option<PublicKey>) {
+        let _g = self.inner.switching.lock().await;
+        self.choose_locked(want).await;
+    }
+
+    /// Pick the best healthy candidate (or `want`), stop paying the old one, open and prepay
+    /// the new one. Call with `switching` held.
+    async fn choose_locked(&self, want: Option<PublicKey>) {
+        // Money to the old relay stops first: nothing is paid for a relay we no longer use.
+        if let Some((_, old)) = self.inner.session.lock().await.take() {
+            tokio::spawn(old.close());
+        }
+        let had = Self::lock(&self.inner.current).take();
+        loop {
+            let pick = {
+                let slots = Self::lock(&self.inner.slots);
+                let cands: Vec<Candidate> = slots.iter().map(|s| s.cand.clone()).collect();
+                match want {
+                    Some(pk) => cands.iter().find(|c| c.pubkey == pk && c.healthy).cloned(),
+                    None => choice::best(&cands, self.inner.cfg.max_price_per_second)
+                        .map(|i| cands[i].clone()),
+                }
+            };
+            let Some(c) = pick else {
+                let n = Self::lock(&self.inner.slots).len();
+                let msg = if n == 0 {
+                    "no relay offers this stream yet: waiting for one (offers are looked up again \
+                     every few seconds)"
+                        .to_string()
+                } else {
+                    let why: Vec<String> = self
+                        .candidates()
+                        .into_iter()
+                        .map(|c| {
+                            format!(
+                                "{}: {}",
+                                c.relay.url,
+                                c.reason.unwrap_or_else(|| {
+                                    match self.inner.cfg.max_price_per_second {
+                                        Some(m) if c.relay.price_per_second > m => format!(
+                                            "price {}/s above your maximum {m}/s",
+                                            c.relay.price_per_second
+                                        ),
+                                        _ => "not reachable".into(),
+                                    }
+                                })
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "none of the {n} relays of this stream can serve you ({}); try again later \
+                         or raise --max-price-per-second",
+                        why.join("; ")
+                    )
+                };
+                self.set_state(State::NoRelay, Some(msg));
+                return;
+            };
+            if had.is_some() && had != Some(c.pubkey) {
+                self.inner.switches.fetch_add(1, Ordering::Relaxed);
+            }
+            *Self::lock(&self.inner.current) = Some(c.pubkey);
+            *Self::lock(&self.inner.last_new_part) = Instant::now();
+            match self.open_session(&c).await {
+                Ok(()) => {
+                    let st = self.state().0;
+                    if st != State::Playing {
+                        self.set_state(State::Starting, None);
+                    }
+                    return;
+                }
+                Err(PayError::RelayRefused(m)) => {
+                    self.mark(&c.pubkey, false, Some(format!("refused payment: {m}")));
+                    *Self::lock(&self.inner.current) = None;
+                    if want.is_some() {
+                        self.set_state(
+                            State::PaymentRequired,
+                            Some(format!(
+                                "relay {} refused payment ({m}); choose another relay",
+                                c.url
+                            )),
+                        );
+                        return;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    // Wallet or path trouble: another relay would not help. Stay on this relay;
+                    // the payment loop retries.
+                    self.payment_failed(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn open_session(&self, c: &Candidate) -> Result<(), PayError> {
+        if c.price_per_second == 0 {
+            return Ok(()); // a free relay
+        }
+        let Some(spsp) = &c.spsp else {
+            return Err(PayError::RelayRefused(
+                "its offer names no SPSP endpoint to pay".into(),
+            ));
+        };
+        let w = &self.inner.wallet;
+        let mut s = PaySession::open(
+            w.service(),
+            spsp,
+            &self.inner.viewer_id,
+            c.price_per_second,
+            (w.asset_code.clone(), w.asset_scale),
+            w.connected(),
+            Duration::from_secs(5),
+        )
+        .await?;
+        let until = Instant::now() + self.inner.cfg.pay_ahead();
+        let r = s.top_up(until, w.connected()).await;
+        self.inner.spent.fetch_add(s.sent, Ordering::Relaxed);
+        *self.inner.session.lock().await = Some((c.pubkey, s));
+        r.map(|_| ())
+    }
+
+    fn payment_failed(&self, e: &PayError) {
+        let w = &self.inner.wallet;
+        match e {
+            PayError::WalletEmpty(m) => self.set_state(
+                State::WalletEmpty,
+                Some(format!(
+                    "your wallet is empty: the wallet node refused to pay ({m}). Add funds to \
+                     your account there (or raise its credit limit); playback resumes by itself"
+                )),
+            ),
+            PayError::PathDown(m) => self.set_state(
+                State::PaymentRequired,
+                Some(format!(
+                    "cannot reach the relay over Interledger ({m}){}. Check that your wallet \
+                     node is running and connected; payment is retried every second",
+                    if w.connected() {
+                        ""
+                    } else {
+                        " - the link to your wallet node is down"
+                    }
+                )),
+            ),
+            PayError::RelayRefused(m) => self.set_state(
+                State::PaymentRequired,
+                Some(format!("the relay refused payment ({m}); switching relays")),
+            ),
+        }
+    }
+
+    /// One payment round: keep paid time `pay_ahead` ahead of now.
+    async fn pay_tick(&self) {
+        let Some(cur) = self.current() else { return };
+        if cur.price_per_second == 0 {
+            return;
+        }
+        let res = {
+            let mut guard = self.inner.session.lock().await;
+            match guard.as_mut() {
+                Some((pk, s)) if *pk == cur.pubkey => {
+                    let until = Instant::now() + self.inner.cfg.pay_ahead();
+                    let before = s.sent;
+                    let r = s.top_up(until, self.inner.wallet.connected()).await;
+                    self.inner
+                        .spent
+                        .fetch_add(s.sent - before, Ordering::Relaxed);
+                    Some(r)
+                }
+                _ => None,
+            }
+        };
+        match res {
+            Some(Ok(_)) => {
+                let st = self.state().0;
+                if matches!(st, State::WalletEmpty | State::PaymentRequired) {
+                    self.set_state(State::Playing, None);
+                }
+            }
+            Some(Err(PayError::RelayRefused(m))) => {
+                self.fail_relay(cur.pubkey, format!("refused payment: {m}"))
+                    .await
+            }
+            Some(Err(e)) => self.payment_failed(&e),
+            None => {
+                // No session (it failed to open): try again.
+                let _g = self.inner.switching.lock().await;
+                if self.current().map(|c| c.pubkey) == Some(cur.pubkey) {
+                    match self.open_session(&cur).await {
+                        Ok(()) => {
+                            if matches!(self.state().0, State::WalletEmpty | State::PaymentRequired)
+                            {
+                                self.set_state(State::Playing, None);
+                            }
+                        }
+                        Err(PayError::RelayRefused(m)) => {
+                            drop(_g);
+                            self.fail_relay(cur.pubkey, format!("refused payment: {m}"))
+                                .await
+                        }
+                        Err(e) => self.payment_failed(&e),
+                    }
+                }
+            }
+        }
+    }
+
+    fn spawn_tasks(&self) {
+        let mut tasks = Vec::new();
+        // Payments.
+        let me = self.clone();
+        let every = Duration::from_millis(self.inner.cfg.pay_every_ms.max(20));
+        tasks.push(tokio::spawn(async move {
+            let mut t = tokio::time::interval(every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                t.tick().await;
+                me.pay_tick().await;
+            }
+        }));
+        // Stall watchdog: the player keeps asking but no new part arrives.
+        let me = self.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut t = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                t.tick().await;
+                let stall = me.inner.cfg.stall();
+                let active = Self::lock(&me.inner.last_request).elapsed() < Duration::from_secs(2);
+                let quiet = Self::lock(&me.inner.last_new_part).elapsed();
+                // Twice the bound: a blocked request already fails after one.
+                if active
+                    && quiet > stall * 2
+                    && me.state().0 == State::Playing
+                    && let Some(c) = me.current()
+                {
+                    me.fail_relay(
+                        c.pubkey,
+                        format!("stalled: no new part for {:.1} s", quiet.as_secs_f64()),
+                    )
+                    .await;
+                }
+            }
+        }));
+        // Wallet balance and offer refresh.
+        let me = self.clone();
+        let refresh = Duration::from_secs(self.inner.cfg.refresh_s.max(1));
+        tasks.push(tokio::spawn(async move {
+            let mut t = tokio::time::interval(Duration::from_secs(1));
+            let mut last_refresh = Instant::now();
+            loop {
+                t.tick().await;
+                me.inner.wallet.refresh_balance().await;
+                let no_relay = me.current().is_none();
+                if last_refresh.elapsed() >= refresh
+                    || (no_relay && last_refresh.elapsed() >= Duration::from_secs(3))
+                {
+                    last_refresh = Instant::now();
+                    me.refresh_offers().await;
+                    if me.current().is_none() {
+                        me.choose(None).await;
+                    }
+                }
+            }
+        }));
+        Self::lock(&self.inner.tasks).extend(tasks);
+    }
+
+    fn note_request(&self) {
+        *Self::lock(&self.inner.last_request) = Instant::now();
+    }
+
+    fn note_part(&self, bytes: &Bytes, hash: Option<&str>) {
+        let owned;
+        let hash = match hash {
+            Some(h) => h,
+            None => {
+                owned = sha256_hex(bytes);
+                &owned
+            }
+        };
+        self.inner.verified.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .bytes_served
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        {
+            let mut seen = Self::lock(&self.inner.seen_parts);
+            if seen.0.insert(hash.to_string()) {
+                seen.1.push_back(hash.to_string());
+                if seen.1.len() > CAPTURES
+                    && let Some(old) = seen.1.pop_front()
+                {
+                    seen.0.remove(&old);
+                }
+                *Self::lock(&self.inner.last_new_part) = Instant::now();
+            }
+        }
+        if let Some(c) = Self::lock(&self.inner.captures).at.get(hash).copied() {
+            let mut l = Self::lock(&self.inner.latency);
+            if l.newest_capture_ms.is_none_or(|n| c > n) {
+                l.newest_capture_ms = Some(c);
+            }
+        }
+        let st = self.state().0;
+        if matches!(st, State::Starting | State::RelayFailed) {
+            self.set_state(State::Playing, None);
+        }
+    }
+
+    /// The page reports the capture time of what it plays.
+    pub fn report_playing(&self, capture_ms: i64) {
+        Self::lock(&self.inner.latency).page = Some((Instant::now(), capture_ms));
+    }
+
+    /// Latency now, ms: wall clock minus the capture time of what the page reports playing
+    /// (if it did within 5 s), else of the newest part handed to the player.
+    pub fn latency_ms(&self) -> Option<f64> {
+        let l = Self::lock(&self.inner.latency);
+        let now = unix_ms();
+        if let Some((at, c)) = l.page
+            && at.elapsed() < Duration::from_secs(5)
+        {
+            return Some((now - c) as f64);
+        }
+        l.newest_capture_ms.map(|c| (now - c) as f64)
+    }
+
+    /// On a 402 from `pk`: pay now if we owe, drop the relay if it asks for more than it
+    /// offered or refuses although paid. Returns whether to retry the request.
+    async fn on_payment_required(&self, pk: PublicKey, tries: &mut u32) -> Result<(), ViewerError> {
+        let Some(cand) = self.current().filter(|c| c.pubkey == pk) else {
+            return Ok(()); // already switched
+        };
+        let remaining = {
+            let g = self.inner.session.lock().await;
+            match g.as_ref() {
+                Some((p, s)) if *p == pk => Some(s.remaining()),
+                _ => None,
+            }
+        };
+        *tries += 1;
+        // What the relay says (its price, what it received from us).
+        let pr = payment_required_body(&cand.url, &self.inner.viewer_id).await;
+        if let Some(pr) = &pr
+            && pr.price_per_second > cand.price_per_second
+        {
+            self.fail_relay(
+                pk,
+                format!(
+                    "overcharging: asks {}/s, its offer says {}/s",
+                    pr.price_per_second, cand.price_per_second
+                ),
+            )
+            .await;
+            return Ok(());
+        }
+        match remaining {
+            Some(r) if r > Duration::from_millis(300) => {
+                // Paid: the relay may still be crediting our last payment. Then it cheats.
+                if *tries <= 5 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                } else {
+                    let why = pr.map(|p| p.message).unwrap_or_default();
+                    self.fail_relay(
+                        pk,
+                        format!(
+                            "overcharging: answered 402 Payment Required with {:.1} s of paid \
+                             time left ({why})",
+                            r.as_secs_f64()
+                        ),
+                    )
+                    .await;
+                }
+                Ok(())
+            }
+            _ => {
+                if *tries > 3 {
+                    let msg = self
+                        .state()
+                        .1
+                        .unwrap_or_else(|| "the relay wants payment and paying it failed".into());
+                    return Err(ViewerError::Payment(msg));
+                }
+                self.pay_tick().await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn fetch(&self, want: Want<'_>) -> Result<Got, ViewerError> {
+        self.note_request();
+        let mut tries_402 = 0u32;
+        for _ in 0..16 {
+            let Some((pk, relay)) = self.current_client() else {
+                let msg = self.state().1.unwrap_or_else(|| "no relay chosen".into());
+                return Err(ViewerError::NoRelay(msg));
+            };
+            let res = match want {
+                Want::Chunk(h) => relay.chunk(h).await.map(Got::Bytes),
+                Want::Hint(r, f) => relay.hinted_part(r, f).await.map(Got::Bytes),
+                Want::Playlist(p) => match relay.playlist(p).await {
+                    Ok(r) if r.status.is_success() => Ok(Got::Playlist(r)),
+                    Ok(r) => Err(RelayError::UpstreamStatus {
+                        status: r.status.as_u16(),
+                        what: p.to_string(),
+                    }),
+                    Err(e) => Err(e),
+                },
+            };
+            let e = match res {
+                Ok(g) => {
+                    match (&g, &want) {
+                        (Got::Bytes(b), Want::Chunk(h)) => self.note_part(b, Some(h)),
+                        (Got::Bytes(b), _) => self.note_part(b, None),
+                        _ => {}
+                    }
+                    return Ok(g);
+                }
+                Err(e) => e,
+            };
+            match judge(&e) {
+                Verdict::Drop(reason) => {
+                    if matches!(
+                        e,
+                        RelayError::HashMismatch { .. } | RelayError::SizeMismatch { .. }
+                    ) {
+                        self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.fail_relay(pk, reason).await;
+                }
+                Verdict::PaymentRequired => self.on_payment_required(pk, &mut tries_402).await?,
+                Verdict::Answer(e) => {
+                    if matches!(e, ViewerError::Upstream(_)) {
+                        tracing::debug!("request failed: {e}");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Err(ViewerError::NoRelay(
+            "gave up after trying several relays for this request".into(),
+        ))
+    }
+
+    /// A verified chunk by hash (from the cache or the current relay, with failover).
+    pub async fn chunk(&self, hash: &str) -> Result<Bytes, ViewerError> {
+        match self.fetch(Want::Chunk(hash)).await? {
+            Got::Bytes(b) => Ok(b),
+            Got::Playlist(_) => Err(ViewerError::Upstream("unexpected playlist".into())),
+        }
+    }
+
+    /// A verified preload-hinted part.
+    pub async fn hinted_part(&self, rendition: &str, file: &str) -> Result<Bytes, ViewerError> {
+        match self.fetch(Want::Hint(rendition, file)).await? {
+            Got::Bytes(b) => Ok(b),
+            Got::Playlist(_) => Err(ViewerError::Upstream("unexpected playlist".into())),
+        }
+    }
+
+    /// A playlist from the current relay (blocking reloads passed through).
+    pub async fn playlist(
+        &self,
+        path_and_query: &str,
+    ) -> Result<Arc<UpstreamResponse>, ViewerError> {
+        match self.fetch(Want::Playlist(path_and_query)).await? {
+            Got::Playlist(p) => Ok(p),
+            Got::Bytes(_) => Err(ViewerError::Upstream("unexpected bytes".into())),
+        }
+    }
+
+    /// What was spent (wallet units) since the start.
+    pub fn spent(&self) -> u64 {
+        self.inner.spent.load(Ordering::Relaxed)
+    }
+
+    /// Parts handed to the player (verified) and refused (bad hash / size).
+    pub fn parts(&self) -> (u64, u64) {
+        (
+            self.inner.verified.load(Ordering::Relaxed),
+            self.inner.rejected.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn switches(&self) -> u64 {
+        self.inner.switches.load(Ordering::Relaxed)
+    }
+
+    pub fn bytes_served(&self) -> u64 {
+        self.inner.bytes_served.load(Ordering::Relaxed)
+    }
+
+    /// The `/api/status` document.
+    pub fn status(&self) -> Status {
+        let f = &self.inner.found;
+        let (state, message) = self.state();
+        let w = &self.inner.wallet;
+        let spent = self.spent();
+        let balance = w
+            .balance()
+            .map(|b| b.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+            .unwrap_or(-(spent.min(i64::MAX as u64) as i64));
+        let chat_price = f.event.tags.iter().find_map(|t| {
+            let s = t.as_slice();
+            (s.first().map(String::as_str) == Some("price")
+                && s.get(1).map(String::as_str) == Some("message"))
+            .then(|| s.get(2).and_then(|a| a.parse().ok()))
+            .flatten()
+        });
+        let cur = self.current();
+        let (ac, sc) = cur
+            .as_ref()
+            .map(|c| (c.asset_code.clone(), c.asset_scale))
+            .unwrap_or((w.asset_code.clone(), w.asset_scale));
+        let (verified, rejected) = self.parts();
+        Status {
+            state,
+            message,
+            stream: StreamInfo {
+                address: f.address.to_string(),
+                naddr: self.inner.naddr.clone(),
+                title: f.live.title.clone(),
+                summary: f.live.summary.clone(),
+                image: f.live.image.clone(),
+                status: f.live.status.map(|s| s.as_str().to_string()),
+                starts: f.live.starts,
+                host: f.address.pubkey.to_hex(),
+                nostr_relays: f.nostr_relays.clone(),
+                chat_price,
+                asset_code: ac,
+                asset_scale: sc,
+            },
+            relay: cur.as_ref().map(relay_info),
+            candidates: self.candidates(),
+            wallet: WalletInfo {
+                balance,
+                asset_code: w.asset_code.clone(),
+                asset_scale: w.asset_scale,
+                spent,
+            },
+            latency_ms: self.latency_ms(),
+            parts: Parts { verified, rejected },
+            viewer: ViewerInfo {
+                pubkey: self.inner.keys.public_key().to_hex(),
+                npub: self.inner.keys.public_key().to_bech32().unwrap_or_default(),
+            },
+            switches: self.switches(),
+        }
+    }
+}
+
+fn record_captures(inner: &Inner, m: &SegmentManifest) {
+    let mut c = inner.captures.lock().unwrap_or_else(|e| e.into_inner());
+    let mut t = m.capture_ms as f64;
+    let mut add = |h: &str, at: i64| {
+        if c.at.insert(h.to_string(), at).is_none() {
+            c.order.push_back(h.to_string());
+        }
+    };
+    add(&m.segment, m.capture_ms);
+    for p in &m.parts {
+        add(&p.hash, t.round() as i64);
+        t += p.duration * 1000.0;
+    }
+    while c.order.len() > CAPTURES {
+        if let Some(old) = c.order.pop_front() {
+            c.at.remove(&old);
+        }
+    }
+}
+
+fn relay_info(c: &Candidate) -> RelayInfo {
+    RelayInfo {
+        pubkey: c.pubkey.to_hex(),
+        url: c.url.clone(),
+        price_per_second: c.price_per_second,
+        price_per_gb: c.price_per_gb,
+        rtt_ms: c.rtt.map(|d| d.as_secs_f64() * 1000.0),
+        ilp_address: c.ilp_address.clone(),
+    }
+}
+
+/// Fastest of three HTTP round trips to the relay (any HTTP answer counts: a paid relay
+/// answers 402 to an unpaid probe).
+pub async fn probe_rtt(base: &str) -> Option<Duration> {
+    let up = Upstream::new(base, Duration::from_secs(2)).ok()?;
+    let mut best: Option<Duration> = None;
+    for _ in 0..3 {
+        let t = Instant::now();
+        if up.get("/live/master.m3u8").await.is_ok() {
+            let d = t.elapsed();
+            best = Some(best.map_or(d, |b| b.min(d)));
+        }
+    }
+    best
+}
+
+/// The fields of a relay's 402 answer the viewer acts on.
+#[derive(Debug, serde::Deserialize)]
+struct PaymentRequiredView {
+    price_per_second: u64,
+    #[serde(default)]
+    message: String,
+}
+
+/// The relay's 402 JSON for us, if it answers 402 to a playlist request now.
+async fn payment_required_body(base: &str, viewer: &str) -> Option<PaymentRequiredView> {
+    let up = Upstream::new(base, Duration::from_secs(2))
+        .ok()?
+        .with_bearer(viewer);
+    let r = up.get("/live/master.m3u8").await.ok()?;
+    if r.status.as_u16() != 402 {
+        return None;
+    }
+    serde_json::from_slice(&r.body).ok()
+}
+
+async fn futures_join_all<F>(fs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}

@@ -1,0 +1,186 @@
+//! The viewer agent end to end on loopback: it discovers the stream (naddr) and two relay
+//! offers on a real Nostr relay, picks the cheaper relay, pays it per second over ILP STREAM
+//! from a wallet account at a real ILP node (BTP), and serves the player verified parts;
+//! ledgers add up. Also: a relay serving tampered parts is detected and dropped mid-request,
+//! and an empty wallet is reported as `wallet_empty` with a message.
+
+mod common;
+mod viewer_rig;
+
+use std::time::Duration;
+
+use common::get;
+use tollcast_media::store::sha256_hex;
+use viewer_rig::*;
+
+async fn wait_state(v: &TestViewer, want: &str, within: Duration) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let s = get(v.addr, "/api/status").await.json();
+        if s["state"] == want {
+            return s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "viewer never reached state {want}: {s:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Fetch the media playlist and its parts through the viewer; returns how many parts.
+async fn play_parts(v: &TestViewer, origin: std::net::SocketAddr, at_least: usize) -> usize {
+    let master = get(v.addr, "/live/master.m3u8").await;
+    assert_eq!(master.status, 200, "{}", master.text());
+    assert!(
+        master.text().contains("source/index.m3u8"),
+        "{}",
+        master.text()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let pl = get(v.addr, "/live/source/index.m3u8").await;
+        assert_eq!(pl.status, 200, "{}", pl.text());
+        let names = part_names(&pl.text());
+        if names.len() >= at_least {
+            for n in &names {
+                let r = get(v.addr, &format!("/{n}")).await;
+                assert_eq!(r.status, 200, "{n}: {}", r.text());
+                let hash = n.split('.').next().unwrap();
+                assert_eq!(sha256_hex(&r.body), hash, "verified bytes match their name");
+                assert_eq!(r.body, get(origin, &format!("/{n}")).await.body);
+            }
+            return names.len();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "too few parts");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovers_pays_cheapest_relay_and_serves_verified_parts() {
+    let m = market(10_000_000, &[honest(2_000), honest(1_000)]).await;
+    let v = m.viewer(viewer_config(&m)).await;
+
+    let s = get(v.addr, "/api/status").await.json();
+    assert_eq!(s["candidates"].as_array().unwrap().len(), 2, "{s:#}");
+    assert_eq!(
+        s["relay"]["url"],
+        m.relays[1].url(),
+        "the cheaper relay: {s:#}"
+    );
+    assert_eq!(s["relay"]["price_per_second"], 1_000);
+    assert!(s["relay"]["rtt_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(s["stream"]["title"], "Viewer test stream");
+    assert_eq!(s["stream"]["address"], m.rig.stream.to_string());
+    assert!(s["stream"]["naddr"].as_str().unwrap().starts_with("naddr1"));
+    assert!(s["viewer"]["npub"].as_str().unwrap().starts_with("npub1"));
+
+    let n = play_parts(&v, m.rig.origin_addr, 6).await;
+    let s = wait_state(&v, "playing", Duration::from_secs(5)).await;
+    assert!(s["parts"]["verified"].as_u64().unwrap() >= n as u64);
+    assert_eq!(s["parts"]["rejected"], 0);
+    let lat = s["latency_ms"].as_f64().expect("latency measured");
+    assert!(lat > 0.0 && lat < 20_000.0, "latency {lat}");
+    println!("viewer edge latency {lat:.0} ms");
+
+    // Paid per second, ahead by ~pay_ahead only: after 3 s, between 3 and 3 + 2.5 s worth.
+    let t0 = v.viewer.spent();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let dt = v.viewer.spent() - t0;
+    assert!(
+        (2_500..=5_500).contains(&dt),
+        "3 s at 1000/s cost {dt} (pay-ahead must stay small)"
+    );
+    // The balance the page shows ticks down (the bank's view of the wallet account).
+    let s = get(v.addr, "/api/status").await.json();
+    let bal = s["wallet"]["balance"].as_i64().unwrap();
+    assert!(bal < m.funds as i64 && bal > 0, "{s:#}");
+
+    // Stop: money stops; ledgers add up.
+    v.viewer.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let spent = v.viewer.spent() as i128;
+    let (ra, rb) = (&m.relays[0], &m.relays[1]);
+    assert_eq!(
+        m.bank_balance("viewer"),
+        -spent,
+        "bank: the viewer owes what it spent"
+    );
+    assert_eq!(
+        m.bank_balance("rb"),
+        spent,
+        "bank owes the chosen relay all of it"
+    );
+    assert_eq!(m.bank_balance("ra"), 0, "the dearer relay got nothing");
+    assert_eq!(rb.node_received(), spent, "relay node's ledger agrees");
+    assert_eq!(ra.node_received(), 0);
+    let credited = rb
+        .billing
+        .standing_at(
+            &v.viewer.keys().public_key().to_hex(),
+            tokio::time::Instant::now(),
+        )
+        .unwrap()
+        .received;
+    assert_eq!(
+        credited as i128, spent,
+        "relay billing credited the viewer id"
+    );
+    let metrics = get(v.addr, "/metrics").await.text();
+    assert!(metrics.contains("tollcast_viewer_parts_verified_total"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_serving_tampered_parts_is_dropped() {
+    // The cheater is cheaper, so it is chosen first.
+    let m = market(
+        10_000_000,
+        &[
+            RelaySpec {
+                price_per_second: 500,
+                tamper: true,
+            },
+            honest(1_000),
+        ],
+    )
+    .await;
+    let v = m.viewer(viewer_config(&m)).await;
+    let s = get(v.addr, "/api/status").await.json();
+    assert_eq!(s["relay"]["url"], m.relays[0].url(), "{s:#}");
+
+    play_parts(&v, m.rig.origin_addr, 3).await;
+    let s = get(v.addr, "/api/status").await.json();
+    assert_eq!(s["relay"]["url"], m.relays[1].url(), "switched away: {s:#}");
+    assert!(s["parts"]["rejected"].as_u64().unwrap() >= 1, "{s:#}");
+    let cheat = s["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["url"] == m.relays[0].url())
+        .unwrap();
+    assert_eq!(cheat["healthy"], false);
+    assert!(
+        cheat["reason"].as_str().unwrap().contains("cheated"),
+        "{cheat:#}"
+    );
+    v.viewer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_wallet_is_reported_with_what_to_do() {
+    let m = market(0, &[honest(1_000)]).await;
+    let v = m.viewer(viewer_config(&m)).await;
+    let s = wait_state(&v, "wallet_empty", Duration::from_secs(10)).await;
+    let msg = s["message"].as_str().unwrap();
+    assert!(
+        msg.contains("wallet is empty") && msg.contains("Add funds"),
+        "{msg}"
+    );
+    // The player gets a clear refusal, not bytes.
+    let r = get(v.addr, "/live/master.m3u8").await;
+    assert_eq!(r.status, 402, "{}", r.text());
+    assert!(r.json()["message"].as_str().unwrap().contains("wallet"));
+    assert_eq!(m.bank_balance("viewer"), 0, "nothing was paid");
+    v.viewer.shutdown().await;
+}
