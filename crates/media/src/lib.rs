@@ -11,6 +11,7 @@ pub mod cutter;
 pub mod error;
 pub mod fmp4;
 pub mod ingest;
+pub mod ladder;
 pub mod live;
 pub mod manifest;
 pub mod origin;

@@ -96,7 +96,7 @@ impl FfmpegProcess {
 }
 
 /// Turn one ffmpeg stderr line (`[level] message` with `-loglevel level+...`) into a log record.
-fn log_line(label: &str, line: &str, last: &Mutex<Option<String>>) {
+pub(crate) fn log_line(label: &str, line: &str, last: &Mutex<Option<String>>) {
     let line = line.trim();
     if line.is_empty() {
         return;
