@@ -145,6 +145,18 @@ pub struct Rig {
 
 /// Start a Nostr relay and a synthetic 320x180 origin publishing its signed manifests there.
 pub async fn start_origin() -> Rig {
+    start_origin_with(SyntheticOptions {
+        width: 320,
+        height: 180,
+        fps: 15,
+        video_kbps: 150,
+        duration: None,
+    })
+    .await
+}
+
+/// [`start_origin`] with another synthetic source (e.g. a higher bitrate for bigger chunks).
+pub async fn start_origin_with(source: SyntheticOptions) -> Rig {
     let ndir = tempfile::tempdir().unwrap();
     let nostr = NostrRelay::open(NostrConfig::default(), ndir.path().join("events.redb")).unwrap();
     let (naddr, _task) = nostr.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -165,13 +177,7 @@ pub async fn start_origin() -> Rig {
         },
     );
     let origin_addr = serve(origin.router()).await;
-    let mut cfg = LiveConfig::new(Source::Synthetic(SyntheticOptions {
-        width: 320,
-        height: 180,
-        fps: 15,
-        video_kbps: 150,
-        duration: None,
-    }));
+    let mut cfg = LiveConfig::new(Source::Synthetic(source));
     cfg.cutter = cut;
     let keys = Keys::generate();
     let stream = StreamAddress::new(keys.public_key(), "relay-test");
@@ -289,4 +295,32 @@ pub async fn wait_known(relay: &Relay, hash: &str) {
         r.is_some(),
         "manifest listing {hash} never reached the relay"
     );
+}
+
+/// A tollcast ILP node from a TOML accounts body (ledger in a temp dir), on 127.0.0.1:0.
+pub async fn ilp_node(
+    name: &str,
+    address: &str,
+    accounts_toml: &str,
+) -> (tollcast_net::connector::Node, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.redb");
+    let text = format!(
+        "[node]\nname = \"{name}\"\naddress = \"{address}\"\nlisten = \"127.0.0.1:0\"\nledger = \"{}\"\n\n{accounts_toml}",
+        ledger.display()
+    );
+    let cfg = tollcast_net::connector::NodeConfig::from_toml(&text, "test").unwrap();
+    (
+        tollcast_net::connector::Node::start(cfg).await.unwrap(),
+        dir,
+    )
+}
+
+/// Balance of `account` in `node`'s ledger (what the node owes that peer).
+pub fn ledger_balance(node: &tollcast_net::connector::Node, account: &str) -> i128 {
+    node.connector
+        .ledger()
+        .account(account)
+        .unwrap()
+        .map_or(0, |a| a.balance)
 }
