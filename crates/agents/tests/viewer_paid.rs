@@ -140,6 +140,7 @@ async fn a_relay_serving_tampered_parts_is_dropped() {
             RelaySpec {
                 price_per_second: 500,
                 tamper: true,
+                overcharge: false,
             },
             honest(1_000),
         ],

@@ -38,6 +38,8 @@ pub const TOKEN: &str = "viewer-token";
 pub struct FrontDoor {
     pub addr: SocketAddr,
     accept: JoinHandle<()>,
+    /// While set, new connections are accepted and then never answered (a stalled process).
+    frozen: Arc<std::sync::atomic::AtomicBool>,
     conns: Arc<std::sync::Mutex<JoinSet<()>>>,
 }
 
@@ -47,8 +49,15 @@ impl FrontDoor {
         let addr = l.local_addr().unwrap();
         let conns = Arc::new(std::sync::Mutex::new(JoinSet::new()));
         let c2 = conns.clone();
+        let frozen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let f2 = frozen.clone();
         let accept = tokio::spawn(async move {
+            let mut held = Vec::new();
             while let Ok((mut inbound, _)) = l.accept().await {
+                if f2.load(std::sync::atomic::Ordering::SeqCst) {
+                    held.push(inbound);
+                    continue;
+                }
                 let _ = inbound.set_nodelay(true);
                 c2.lock().unwrap().spawn(async move {
                     if let Ok(mut out) = TcpStream::connect(target).await {
@@ -61,8 +70,14 @@ impl FrontDoor {
         Self {
             addr,
             accept,
+            frozen,
             conns,
         }
+    }
+
+    /// Stop answering: requests from now on hang (open connections finish).
+    pub fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn kill(&self) {
@@ -123,12 +138,15 @@ pub struct RelaySpec {
     pub price_per_second: u64,
     /// Flip a byte in every part it serves.
     pub tamper: bool,
+    /// Charge twice the advertised price (and allow only 500 ms of grace).
+    pub overcharge: bool,
 }
 
 pub fn honest(price_per_second: u64) -> RelaySpec {
     RelaySpec {
         price_per_second,
         tamper: false,
+        overcharge: false,
     }
 }
 
@@ -238,8 +256,8 @@ async fn paid_relay(
     );
     let receiver = StreamReceiver::attach(&node.connector, "relay", "USD", 6, None).unwrap();
     let billing = Arc::new(Billing::new(BillingConfig {
-        price_per_second: spec.price_per_second,
-        grace: Duration::from_secs(3),
+        price_per_second: spec.price_per_second * if spec.overcharge { 2 } else { 1 },
+        grace: Duration::from_millis(if spec.overcharge { 500 } else { 3_000 }),
         asset_code: "USD".into(),
         asset_scale: 6,
         pay_to: None,
@@ -265,18 +283,34 @@ async fn paid_relay(
     let door = FrontDoor::open(inner_addr).await;
     let keys = Keys::generate();
     let url = format!("http://{}", door.addr);
-    let advertise = relay.advertise(
-        keys.clone(),
-        vec![nostr.clone()],
-        OfferSettings {
-            ilp_address: receiver.config().server_address.to_string(),
-            spsp: vec![format!("{url}/.well-known/pay")],
-            url: Some(url),
-            price_per_gb: None,
-            capacity: 100,
-            every: Duration::from_secs(30),
-        },
-    );
+    let settings = OfferSettings {
+        ilp_address: receiver.config().server_address.to_string(),
+        spsp: vec![format!("{url}/.well-known/pay")],
+        url: Some(url),
+        price_per_gb: None,
+        capacity: 100,
+        every: Duration::from_secs(30),
+    };
+    let advertise = if spec.overcharge {
+        // Advertise the honest price, bill twice that.
+        let mut offer = relay.offer(&settings);
+        offer.price_per_minute = Some(tollcast_events::Price::new(
+            spec.price_per_second * 60,
+            "USD",
+            6,
+        ));
+        let ev = offer.sign(&keys, None).unwrap();
+        assert!(
+            nostr
+                .publish(&ev, Duration::from_secs(5))
+                .await
+                .unwrap()
+                .accepted
+        );
+        tokio::spawn(async {})
+    } else {
+        relay.advertise(keys.clone(), vec![nostr.clone()], settings)
+    };
     std::mem::forget(rdir);
     PaidRelay {
         name: name.to_string(),
@@ -416,4 +450,133 @@ pub fn part_names(playlist: &str) -> Vec<String> {
             Some(name.to_string())
         })
         .collect()
+}
+
+/// A part as a player got it.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub at: tokio::time::Instant,
+    pub msn: u64,
+    pub part: u32,
+    pub hash: String,
+}
+
+/// (msn, part index, chunk name) of every part a media playlist lists.
+pub fn parts_with_position(playlist: &str) -> Vec<(u64, u32, String)> {
+    let mut out = Vec::new();
+    let (mut msn, mut idx) = (0u64, 0u32);
+    let mut lines = playlist.lines();
+    while let Some(l) = lines.next() {
+        if let Some(v) = l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            msn = v.trim().parse().unwrap();
+        } else if let Some(v) = l.strip_prefix("#EXT-X-SKIP:SKIPPED-SEGMENTS=") {
+            msn += v.split(',').next().unwrap().parse::<u64>().unwrap();
+        } else if let Some(rest) = l.strip_prefix("#EXT-X-PART:") {
+            let uri = rest
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("URI=\""))
+                .unwrap()
+                .trim_end_matches('"');
+            out.push((msn, idx, uri.rsplit('/').next().unwrap().to_string()));
+            idx += 1;
+        } else if l.starts_with("#EXTINF") {
+            lines.next();
+            msn += 1;
+            idx = 0;
+        }
+    }
+    out
+}
+
+/// Play like an LL-HLS player for `duration`: blocking reloads for the next part, every new
+/// part fetched in order (bytes checked against their name). Returns the parts in the order
+/// they arrived and the number of failed requests.
+pub async fn play(
+    addr: SocketAddr,
+    duration: Duration,
+    mut during: impl FnMut(Duration),
+) -> (Vec<Arrival>, u32) {
+    use tollcast_media::store::sha256_hex;
+    let t0 = tokio::time::Instant::now();
+    let mut got: Vec<Arrival> = Vec::new();
+    let mut failures = 0u32;
+    let mut next: Option<(u64, u32)> = None;
+    while t0.elapsed() < duration {
+        during(t0.elapsed());
+        let path = match next {
+            None => "/live/source/index.m3u8".to_string(),
+            Some((m, p)) => format!("/live/source/index.m3u8?_HLS_msn={m}&_HLS_part={p}"),
+        };
+        let r = crate::common::get(addr, &path).await;
+        if r.status != 200 {
+            failures += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        let listed = parts_with_position(&r.text());
+        let last = got.last().map(|a| (a.msn, a.part));
+        let fresh: Vec<_> = listed
+            .into_iter()
+            .filter(|(m, p, _)| match last {
+                None => true,
+                Some(l) => (*m, *p) > l,
+            })
+            .collect();
+        // Start at the live edge: the newest segment's parts.
+        let fresh: Vec<_> = if last.is_none() {
+            let edge = fresh.last().map(|f| f.0).unwrap_or(0);
+            fresh.into_iter().filter(|f| f.0 == edge).collect()
+        } else {
+            fresh
+        };
+        for (m, p, name) in fresh {
+            loop {
+                let c = crate::common::get(addr, &format!("/{name}")).await;
+                if c.status == 200 {
+                    assert_eq!(sha256_hex(&c.body), name.split('.').next().unwrap());
+                    got.push(Arrival {
+                        at: tokio::time::Instant::now(),
+                        msn: m,
+                        part: p,
+                        hash: name.clone(),
+                    });
+                    break;
+                }
+                failures += 1;
+                assert!(
+                    t0.elapsed() < duration + Duration::from_secs(20),
+                    "part {name} never served: {}",
+                    c.text()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        next = match (got.last(), next) {
+            (Some(a), Some(prev)) if (a.msn, a.part + 1) == prev => Some((a.msn + 1, 0)),
+            (Some(a), _) => Some((a.msn, a.part + 1)),
+            (None, n) => n,
+        };
+    }
+    (got, failures)
+}
+
+/// Check that `got` has no gap: each part follows the previous one (next part of the same
+/// segment, or part 0 of the next segment, given each segment's part count from `counts`).
+pub fn assert_contiguous(got: &[Arrival]) {
+    for w in got.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        let ok = (b.msn == a.msn && b.part == a.part + 1) || (b.msn == a.msn + 1 && b.part == 0);
+        assert!(
+            ok,
+            "part missing between {}.{} and {}.{}",
+            a.msn, a.part, b.msn, b.part
+        );
+    }
+}
+
+/// Gaps between consecutive part arrivals, longest first.
+pub fn gaps(got: &[Arrival]) -> Vec<Duration> {
+    let mut g: Vec<Duration> = got.windows(2).map(|w| w[1].at - w[0].at).collect();
+    g.sort_by(|a, b| b.cmp(a));
+    g
 }
