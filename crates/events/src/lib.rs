@@ -44,6 +44,7 @@ pub mod moderation;
 pub mod offer;
 pub mod tags;
 pub mod toon;
+pub mod vod;
 
 pub use error::{BuildError, EventError, ToonEventError};
 pub use nostr;
