@@ -1,6 +1,8 @@
 //! tollcast: the command-line entry point (CLI, config, web UI, demo orchestration).
 
 mod cmd;
+mod demo;
+mod web;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +42,8 @@ enum Command {
     Econ(cmd::econ::Args),
     /// Run a live LL-HLS origin: ingest (synthetic/RTMP/SRT) -> CMAF parts -> chunk store -> HTTP.
     Origin(cmd::origin::Args),
+    /// Start a whole network on this machine (streamer, relays, paying viewers) and open it in a browser.
+    Demo(cmd::demo::Args),
 }
 
 fn init_tracing(verbose: u8) {
@@ -73,6 +77,7 @@ async fn main() {
         Command::Discover(a) => cmd::discover::run(a).await,
         Command::Econ(a) => cmd::econ::run(a).await,
         Command::Origin(a) => cmd::origin::run(a).await,
+        Command::Demo(a) => cmd::demo::run(a).await,
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

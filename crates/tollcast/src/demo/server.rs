@@ -1,0 +1,368 @@
+//! The demo's web server: the pages ([`crate::web::web_router`]), `/api/dashboard` (ledgers,
+//! relay counters, latency — collected by the demo), and, for the page's viewer, the viewer
+//! agent contract of plan11 (`/api/status`, `/api/relay`, `/api/chat`, `/api/tip`,
+//! `/api/latency`) with LL-HLS proxied from the relay the page's wallet pays (its viewer id is
+//! added to each request, so the browser needs no credentials).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollcast_events::chat::ChatMessage;
+use tollcast_net::connector::AccountId;
+use tollcast_net::stream::{SenderConfig, StreamSender, spsp_http};
+
+use super::topology::{ASSET_CODE, ASSET_SCALE};
+use super::{Demo, percentile};
+
+type S = State<Arc<Demo>>;
+
+pub fn router(demo: Arc<Demo>) -> Router {
+    let api = Router::new()
+        .route("/api/dashboard", get(dashboard))
+        .route("/api/status", get(status))
+        .route("/api/relay", post(switch_relay))
+        .route("/api/chat", post(chat))
+        .route("/api/tip", post(tip))
+        .route("/api/latency", post(latency))
+        .fallback(proxy)
+        .with_state(demo);
+    crate::web::web_router().merge(api)
+}
+
+fn err(code: StatusCode, error: &str, message: impl Into<String>) -> Response {
+    (
+        code,
+        Json(json!({"error": error, "message": message.into()})),
+    )
+        .into_response()
+}
+
+async fn dashboard(State(d): S) -> Json<Value> {
+    let books = d.books.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let series: Vec<_> = d
+        .series
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    let counters = d.counters.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let lat = d.latency_samples();
+    let mut roles = serde_json::Map::new();
+    for r in ["creator", "relay", "hub", "viewer"] {
+        roles.insert(
+            r.into(),
+            json!(books.as_ref().map(|b| b.by_role(r)).unwrap_or(0)),
+        );
+    }
+    if let Some(b) = &books {
+        for p in &b.parties {
+            if !roles.contains_key(&p.role) {
+                roles.insert(p.role.clone(), json!(b.by_role(&p.role)));
+            }
+        }
+    }
+    let relays: Vec<Value> = d
+        .relays
+        .iter()
+        .map(|r| {
+            let c = counters.get(&r.name).cloned().unwrap_or_default();
+            let viewers = d.all_viewers().filter(|v| v.relay().name == r.name).count()
+                // relay-b pulls from relay-a as a paying viewer too.
+                + usize::from(r.name == "relay-a");
+            let hit_rate = match (c.cache_hits, c.upstream_fetches) {
+                (Some(h), Some(f)) if h + f > 0 => Some(h as f64 / (h + f) as f64),
+                _ => None,
+            };
+            let earned = books
+                .as_ref()
+                .and_then(|b| b.parties.iter().find(|p| p.name == r.name).map(|p| p.net))
+                .unwrap_or(0);
+            json!({
+                "name": r.name, "url": r.url, "upstream": r.upstream,
+                "price_per_second": r.price_per_second, "viewers": viewers,
+                "bytes_served": c.bytes_served.unwrap_or(0), "cache_hits": c.cache_hits,
+                "upstream_fetches": c.upstream_fetches, "payment_required": c.payment_required,
+                "hit_rate": hit_rate, "earned": earned,
+            })
+        })
+        .collect();
+    Json(json!({
+        "stream": d.stream,
+        "asset": {"code": ASSET_CODE, "scale": ASSET_SCALE},
+        "agents": d.agents,
+        "viewers": d.all_viewers().count(),
+        "roles": roles,
+        "parties": books.as_ref().map(|b| json!(b.parties)).unwrap_or(json!([])),
+        "books": books.as_ref().map(|b| json!({
+            "balanced": b.balanced, "total": b.total, "pending": b.pending,
+            "mismatched": b.mismatched})).unwrap_or(json!({"balanced": false, "total": 0, "pending": 0, "mismatched": []})),
+        "series": series,
+        "relays": relays,
+        "ladder": [{"name": "source (640x360, H.264)", "ok": true, "detail": "from the streamer; no transcoder in this demo yet"}],
+        "latency": {
+            "p50": percentile(&lat, 50.0), "p90": percentile(&lat, 90.0),
+            "p99": percentile(&lat, 99.0), "n": lat.len(),
+        },
+        "wallets": books.as_ref().map(|b| json!(b.wallets)).unwrap_or(json!([])),
+    }))
+}
+
+async fn status(State(d): S) -> Json<Value> {
+    let books = d.books.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let page = &d.page;
+    let (balance, credit) = books
+        .as_ref()
+        .and_then(|b| b.wallets.iter().find(|w| w.0 == page.id))
+        .map(|w| (w.1, w.2))
+        .unwrap_or((0, 0));
+    let choice = page.relay();
+    let relay = d.relays.iter().find(|r| r.name == choice.name);
+    let last_error = page
+        .stats
+        .last_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let paid = page.stats.paid.load(Relaxed);
+    let (state, message) = if balance <= 0 && credit > 0 {
+        (
+            "wallet_empty",
+            Some("Your wallet is empty: the demo's credit line is used up. Restart the demo for a fresh wallet.".to_string()),
+        )
+    } else if paid == 0 {
+        match last_error {
+            Some(e) => (
+                "relay_failed",
+                Some(format!("Paying the relay failed: {e}. Pick another relay.")),
+            ),
+            None => (
+                "starting",
+                Some("Opening a payment stream to the relay…".to_string()),
+            ),
+        }
+    } else {
+        ("playing", None)
+    };
+    let rel = |r: &super::RelayInfo| {
+        json!({
+            "pubkey": r.pubkey, "name": r.name, "url": r.url,
+            "price_per_second": r.price_per_second, "price_per_gb": null, "rtt_ms": null,
+            "ilp_address": r.ilp_address,
+        })
+    };
+    let candidates: Vec<Value> = d
+        .relays
+        .iter()
+        .map(|r| {
+            let mut v = rel(r);
+            v["healthy"] = json!(true);
+            v["reason"] = Value::Null;
+            v
+        })
+        .collect();
+    let latency = d
+        .page_latency
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .filter(|(_, at)| at.elapsed() < Duration::from_secs(10))
+        .map(|(ms, _)| ms);
+    Json(json!({
+        "state": state,
+        "message": message,
+        "stream": {
+            "address": d.stream.address, "naddr": d.stream.naddr, "title": d.stream.title,
+            "summary": d.stream.summary, "image": null, "status": "live",
+            "starts": d.stream.starts, "host": d.stream.host,
+            "nostr_relays": [d.stream.nostr_url], "chat_price": null,
+            "asset_code": ASSET_CODE, "asset_scale": ASSET_SCALE,
+        },
+        "relay": relay.map(rel),
+        "candidates": candidates,
+        "wallet": {"balance": balance, "asset_code": ASSET_CODE, "asset_scale": ASSET_SCALE, "spent": paid},
+        "latency_ms": latency,
+        "parts": {"verified": 0, "rejected": 0},
+        "viewer": {"pubkey": d.page_keys.public_key().to_hex(),
+                   "npub": nostr::prelude::ToBech32::to_bech32(&d.page_keys.public_key()).unwrap_or_default()},
+    }))
+}
+
+#[derive(Deserialize)]
+struct RelayReq {
+    pubkey: String,
+}
+
+async fn switch_relay(State(d): S, Json(r): Json<RelayReq>) -> Response {
+    match d.relays.iter().find(|x| x.pubkey == r.pubkey) {
+        Some(x) => {
+            d.page.switch(x.choice());
+            Json(json!({"relay": x.name})).into_response()
+        }
+        None => err(
+            StatusCode::NOT_FOUND,
+            "unknown_relay",
+            "no relay with that pubkey serves this stream; pick one of /api/status candidates",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct ChatReq {
+    content: String,
+}
+
+async fn chat(State(d): S, Json(r): Json<ChatReq>) -> Response {
+    let content = r.content.trim();
+    if content.is_empty() || content.len() > 2000 {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "bad_message",
+            "write 1 to 2000 characters",
+        );
+    }
+    let Ok(stream) = d.stream.address.parse() else {
+        return err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no_stream",
+            "stream address is invalid",
+        );
+    };
+    let mut msg = ChatMessage::new(stream, content);
+    msg.relay = Some(d.stream.nostr_url.clone());
+    let ev = match msg.sign(&d.page_keys, None) {
+        Ok(ev) => ev,
+        Err(e) => {
+            return err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "sign_failed",
+                e.to_string(),
+            );
+        }
+    };
+    match d.nostr.publish(&ev, Duration::from_secs(5)).await {
+        Ok(ack) if ack.accepted => Json(json!({"id": ev.id.to_hex(), "paid": 0})).into_response(),
+        Ok(ack) => err(
+            StatusCode::BAD_GATEWAY,
+            "refused",
+            format!("the chat relay refused it: {}", ack.message),
+        ),
+        Err(e) => err(
+            StatusCode::BAD_GATEWAY,
+            "relay_failed",
+            format!("the chat relay did not answer: {e}"),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct TipReq {
+    amount: u64,
+    #[allow(dead_code)]
+    #[serde(default)]
+    message: Option<String>,
+}
+
+async fn tip(State(d): S, Json(r): Json<TipReq>) -> Response {
+    if r.amount == 0 {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "bad_amount",
+            "tip at least 1 base unit",
+        );
+    }
+    let work = async {
+        let spsp = spsp_http::query(&d.stream.creator_spsp, Duration::from_secs(5))
+            .await
+            .map_err(|e| format!("the creator's SPSP endpoint: {e}"))?;
+        let mut cfg = SenderConfig::new(spsp.destination_account, spsp.shared_secret);
+        cfg.source_asset = Some((ASSET_CODE.into(), ASSET_SCALE));
+        let mut s = StreamSender::connect(d.page.node.connector.sender(AccountId::local()), cfg)
+            .await
+            .map_err(|e| format!("STREAM to the creator: {e}"))?;
+        let res = s.send(r.amount).await;
+        let totals = s.totals();
+        let _ = s.close().await;
+        res.map_err(|e| format!("tip stopped after delivering {}: {e}", totals.delivered))?;
+        Ok::<_, String>(totals)
+    };
+    match tokio::time::timeout(Duration::from_secs(20), work).await {
+        Ok(Ok(t)) => Json(json!({"receipt_id": null, "delivered": t.delivered, "sent": t.sent}))
+            .into_response(),
+        Ok(Err(m)) => err(StatusCode::PAYMENT_REQUIRED, "tip_failed", m),
+        Err(_) => err(
+            StatusCode::GATEWAY_TIMEOUT,
+            "tip_timeout",
+            "the tip did not complete within 20 s",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct LatencyReq {
+    capture_ms: i64,
+}
+
+async fn latency(State(d): S, Json(r): Json<LatencyReq>) -> StatusCode {
+    let ms = (super::now_ms() - r.capture_ms) as f64;
+    *d.page_latency.lock().unwrap_or_else(|e| e.into_inner()) = Some((ms, Instant::now()));
+    StatusCode::NO_CONTENT
+}
+
+/// Everything else (LL-HLS playlists, parts) goes to the relay the page's wallet pays, with
+/// the wallet's viewer id.
+async fn proxy(State(d): S, req: Request) -> Response {
+    let relay = d.page.relay();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let method = req.method().clone();
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                "request body unreadable",
+            );
+        }
+    };
+    let fwd = hyper::Request::builder()
+        .method(method)
+        .uri(format!("{}{pq}", relay.url))
+        .header(
+            hyper::header::AUTHORIZATION,
+            format!("Bearer {}", d.page.id),
+        )
+        .body(http_body_util::Full::new(body));
+    let Ok(fwd) = fwd else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            "cannot forward this path",
+        );
+    };
+    match d.http.forward(fwd).await {
+        Ok(resp) => {
+            let (parts, body) = resp.into_parts();
+            Response::from_parts(parts, Body::new(body))
+        }
+        Err(e) => err(
+            StatusCode::BAD_GATEWAY,
+            "relay_failed",
+            format!("relay {} did not answer: {e}", relay.name),
+        ),
+    }
+}

@@ -1,0 +1,73 @@
+//! `tollcast demo --duration 30 --viewers 10`: the whole network comes up as child processes,
+//! simulated viewers pay their relays and fetch parts, and the run ends with a summary whose
+//! books balance (every ledger read and summed), exit code 0. Also: bad input exits 1.
+
+mod common;
+
+#[test]
+fn demo_runs_and_the_books_balance() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollcast"))
+        .args([
+            "demo",
+            "--duration",
+            "30",
+            "--viewers",
+            "10",
+            "--listen",
+            "127.0.0.1:0",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .env_remove("TOLLCAST_SECRET_KEY")
+        .output()
+        .expect("run tollcast demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "demo failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stdout.contains("http://127.0.0.1:"), "{stdout}");
+    let ready = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ready: "))
+        .expect("a ready line");
+    let ready: serde_json::Value = serde_json::from_str(ready).unwrap();
+    assert_eq!(ready["relays"].as_array().unwrap().len(), 2);
+    assert!(stdout.contains("summary after"), "{stdout}");
+    let parts: u64 = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("parts delivered: "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .expect("parts delivered line");
+    // 10 viewers for ~25 s of 0.2 s parts: well over a thousand; demand a healthy fraction.
+    assert!(parts > 500, "too few parts delivered: {parts}\n{stdout}");
+    assert!(
+        stdout.contains("books balanced: yes"),
+        "books must balance:\n{stdout}\n{stderr}"
+    );
+    let payments: u64 = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("payments: "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .expect("payments line");
+    assert!(payments > 200, "{stdout}");
+    // Relays earned money; viewers paid it (the relay line is positive).
+    let relay_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("relay "))
+        .expect("relay earnings line");
+    assert!(!relay_line.contains(" 0.000000 USD  "), "{relay_line}");
+    println!("MEASURE demo summary:\n{stdout}");
+}
+
+#[test]
+fn demo_refuses_bad_input() {
+    let out = common::run(&["demo", "--duration=-3"], "");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--duration"));
+    let out = common::run(&["demo", "--viewers", "100000"], "");
+    assert_eq!(out.status.code(), Some(1));
+}
