@@ -5,4 +5,5 @@
 
 pub mod discovery;
 pub mod relay;
+pub mod streamer;
 pub mod viewer;

@@ -26,7 +26,7 @@ enum Command {
     Node(cmd::node::Args),
     /// Show a running node's accounts and balances.
     Balance(cmd::balance::Args),
-    /// Decode STREAM (RFC 0029) packets given the connection's shared secret.
+    /// Go live (streamer agent: OBS/RTMP, SRT or test pattern -> LL-HLS, Nostr, wallet); `stream decode|encode`: STREAM packets.
     Stream(cmd::stream::Args),
     /// Convert JSON <-> TOON (spec v4.0 defaults) on stdin/stdout.
     Toon(cmd::toon::Args),

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use nostr::prelude::{Event, FinalizeEvent, Keys, Tag, Timestamp, ToBech32};
+use nostr::prelude::{Keys, Timestamp, ToBech32};
+use tollcast_agents::streamer::announce::Announcer;
 use tollcast_events::live::{LiveEvent as Announcement, LiveStatus, Participant};
 use tollcast_events::{Role, StreamAddress};
 use tollcast_media::cutter::CutterConfig;
@@ -89,83 +90,13 @@ pub struct Args {
 
 /// Parse `AMOUNT:ASSET:SCALE` into the tag values of a `price` tag.
 fn parse_price(s: &str) -> anyhow::Result<[String; 3]> {
-    let bad = || {
-        anyhow::anyhow!(
-            "--price-per-minute must be AMOUNT:ASSET:SCALE, e.g. 1000:USD:6 (got `{s}`)"
-        )
-    };
-    let mut it = s.split(':');
-    let (Some(a), Some(c), Some(sc), None) = (it.next(), it.next(), it.next(), it.next()) else {
-        return Err(bad());
-    };
-    let amount: u64 = a.parse().map_err(|_| bad())?;
-    let scale: u8 = sc.parse().ok().filter(|s| *s <= 18).ok_or_else(bad)?;
-    if c.is_empty() || c.len() > 16 || !c.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(bad());
-    }
-    Ok([amount.to_string(), c.to_string(), scale.to_string()])
-}
-
-/// Keeps the stream's NIP-53 announcement (kind 30311) current on the relays.
-struct Announcer {
-    keys: Keys,
-    base: Announcement,
-    /// tollcast tags added after the NIP-53 ones: `price`, `spsp`.
-    extra: Vec<Vec<String>>,
-    clients: Vec<RelayClient>,
-    /// created_at of the last signed version: a replacement must be strictly newer.
-    last: u64,
-}
-
-impl Announcer {
-    fn sign(&mut self, a: &Announcement) -> anyhow::Result<Event> {
-        let now = Timestamp::now().as_secs().max(self.last + 1);
-        self.last = now;
-        let mut b = a.to_builder()?;
-        for t in &self.extra {
-            b = b.tag(Tag::parse(t.clone())?);
-        }
-        Ok(b.custom_created_at(Timestamp::from_secs(now))
-            .finalize(&self.keys)?)
-    }
-
-    /// Sign `a` and publish it to every relay, reporting failures on stderr.
-    async fn publish(&mut self, a: &Announcement) {
-        let ev = match self.sign(a) {
-            Ok(ev) => ev,
-            Err(e) => return eprintln!("announcement not signed: {e}"),
-        };
-        let sends = self.clients.iter().map(|c| {
-            let ev = &ev;
-            async move {
-                match c.publish(ev, std::time::Duration::from_secs(5)).await {
-                    Ok(ack) if ack.accepted => {}
-                    Ok(ack) => eprintln!("relay {} refused announcement: {}", c.url(), ack.message),
-                    Err(e) => eprintln!("relay {}: announcement not published: {e}", c.url()),
-                }
-            }
-        });
-        futures_join_all(sends).await;
-    }
-
-    async fn live(&mut self) {
-        let a = self.base.clone();
-        self.publish(&a).await;
-    }
-
-    async fn ended(&mut self) {
-        let mut a = self.base.clone();
-        a.status = Some(LiveStatus::Ended);
-        a.ends = Some(Timestamp::now().as_secs());
-        self.publish(&a).await;
-    }
-}
-
-/// Await every future (sequential polling is fine: each has its own timeout).
-async fn futures_join_all<F: std::future::Future<Output = ()>>(fs: impl Iterator<Item = F>) {
-    for f in fs {
-        f.await;
-    }
+    let p = tollcast_agents::streamer::config::parse_price(s)
+        .map_err(|e| anyhow::anyhow!("--price-per-minute: {e}"))?;
+    Ok([
+        p.amount.to_string(),
+        p.asset_code,
+        p.asset_scale.to_string(),
+    ])
 }
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
@@ -244,28 +175,29 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     }
     let stream = StreamAddress::new(keys.public_key(), a.stream_id.clone());
     let playlist = format!("http://{http}/live/master.m3u8");
-    let mut announcer = (!clients.is_empty()).then(|| Announcer {
-        keys: keys.clone(),
-        base: Announcement {
-            title: a.title.clone(),
-            summary: a.summary.clone(),
-            image: a.image.clone(),
-            streaming: vec![playlist.clone()],
-            status: Some(LiveStatus::Live),
-            starts: Some(Timestamp::now().as_secs()),
-            hashtags: a.tags.clone(),
-            participants: vec![Participant {
-                pubkey: keys.public_key(),
-                relay: a.relays.first().cloned(),
-                role: Some("Host".into()),
-                proof: None,
-            }],
-            relays: a.relays.clone(),
-            ..Announcement::new(a.stream_id.clone())
-        },
-        extra,
-        clients: clients.clone(),
-        last: 0,
+    let mut announcer = (!clients.is_empty()).then(|| {
+        Announcer::new(
+            keys.clone(),
+            Announcement {
+                title: a.title.clone(),
+                summary: a.summary.clone(),
+                image: a.image.clone(),
+                streaming: vec![playlist.clone()],
+                status: Some(LiveStatus::Live),
+                starts: Some(Timestamp::now().as_secs()),
+                hashtags: a.tags.clone(),
+                participants: vec![Participant {
+                    pubkey: keys.public_key(),
+                    relay: a.relays.first().cloned(),
+                    role: Some("Host".into()),
+                    proof: None,
+                }],
+                relays: a.relays.clone(),
+                ..Announcement::new(a.stream_id.clone())
+            },
+            extra,
+            clients.clone(),
+        )
     });
     let mut cfg = LiveConfig::new(source);
     cfg.cutter = cut;

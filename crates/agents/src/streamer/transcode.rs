@@ -1,0 +1,105 @@
+//! The streamer's side of transcoding: the hook through which the current NIP-90 transcoding
+//! job is moved to another transcoder when a verifier reports the current one as cheating.
+//!
+//! The job itself is placed by H1's job client (`transcoder::job_client`); until a job client
+//! is installed with [`TranscodeHook::set_replacer`], a replace request is recorded and
+//! broadcast (subscribers see it) but nothing else happens.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+use tollcast_events::nostr::prelude::{EventId, PublicKey};
+
+/// A request to move the job away from `transcoder`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaceRequest {
+    /// The transcoder to drop (and not pick again).
+    pub transcoder: PublicKey,
+    /// Human-readable reason (e.g. the verifier's scores).
+    pub reason: String,
+    /// The signed report that triggered it.
+    pub report: Option<EventId>,
+}
+
+type Replacer =
+    Arc<dyn Fn(ReplaceRequest) -> futures_lite::BoxFuture<Result<String, String>> + Send + Sync>;
+
+/// Where replace requests go.
+#[derive(Clone)]
+pub struct TranscodeHook {
+    replacer: Arc<Mutex<Option<Replacer>>>,
+    excluded: Arc<Mutex<Vec<PublicKey>>>,
+    tx: broadcast::Sender<ReplaceRequest>,
+}
+
+impl Default for TranscodeHook {
+    fn default() -> Self {
+        Self {
+            replacer: Arc::new(Mutex::new(None)),
+            excluded: Arc::new(Mutex::new(Vec::new())),
+            tx: broadcast::channel(64).0,
+        }
+    }
+}
+
+/// Boxed future without an extra dependency.
+pub mod futures_lite {
+    pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+}
+
+impl TranscodeHook {
+    /// Install what moves the job (the job client's `replace(reason)`); it returns a
+    /// description of the new assignment.
+    pub fn set_replacer(
+        &self,
+        f: impl Fn(ReplaceRequest) -> futures_lite::BoxFuture<Result<String, String>>
+        + Send
+        + Sync
+        + 'static,
+    ) {
+        *self.replacer.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+    }
+
+    /// Replace requests as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<ReplaceRequest> {
+        self.tx.subscribe()
+    }
+
+    /// Transcoders dropped so far (never chosen again).
+    pub fn excluded(&self) -> Vec<PublicKey> {
+        self.excluded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Move the job away from `req.transcoder` (once per transcoder): exclude it, tell
+    /// subscribers, and run the replacer if one is installed. Returns the replacer's answer,
+    /// `Ok(None)` without a replacer or for a transcoder already dropped.
+    pub async fn replace(&self, req: ReplaceRequest) -> Result<Option<String>, String> {
+        {
+            let mut ex = self.excluded.lock().unwrap_or_else(|e| e.into_inner());
+            if ex.contains(&req.transcoder) {
+                return Ok(None);
+            }
+            ex.push(req.transcoder);
+        }
+        let _ = self.tx.send(req.clone());
+        let f = self
+            .replacer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match f {
+            Some(f) => f(req).await.map(Some),
+            None => {
+                tracing::warn!(
+                    "transcoder {} reported ({}), but no job client is installed to move the job",
+                    req.transcoder,
+                    req.reason
+                );
+                Ok(None)
+            }
+        }
+    }
+}
