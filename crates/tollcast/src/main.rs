@@ -1,8 +1,6 @@
 //! tollcast: the command-line entry point (CLI, config, web UI, demo orchestration).
 
 mod cmd;
-mod demo;
-mod web;
 
 use clap::{Parser, Subcommand};
 
@@ -26,7 +24,7 @@ enum Command {
     Node(cmd::node::Args),
     /// Show a running node's accounts and balances.
     Balance(cmd::balance::Args),
-    /// Go live (streamer agent: OBS/RTMP, SRT or test pattern -> LL-HLS, Nostr, wallet); `stream decode|encode`: STREAM packets.
+    /// Decode STREAM (RFC 0029) packets given the connection's shared secret.
     Stream(cmd::stream::Args),
     /// Convert JSON <-> TOON (spec v4.0 defaults) on stdin/stdout.
     Toon(cmd::toon::Args),
@@ -42,8 +40,8 @@ enum Command {
     Econ(cmd::econ::Args),
     /// Run a live LL-HLS origin: ingest (synthetic/RTMP/SRT) -> CMAF parts -> chunk store -> HTTP.
     Origin(cmd::origin::Args),
-    /// Start a whole network on this machine (streamer, relays, paying viewers) and open it in a browser.
-    Demo(cmd::demo::Args),
+    /// Watch a stream: find it and its relays on Nostr, pay the best relay per second, serve a verified local player.
+    Watch(cmd::watch::Args),
 }
 
 fn init_tracing(verbose: u8) {
@@ -77,7 +75,7 @@ async fn main() {
         Command::Discover(a) => cmd::discover::run(a).await,
         Command::Econ(a) => cmd::econ::run(a).await,
         Command::Origin(a) => cmd::origin::run(a).await,
-        Command::Demo(a) => cmd::demo::run(a).await,
+        Command::Watch(a) => cmd::watch::run(a).await,
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

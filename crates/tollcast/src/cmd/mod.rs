@@ -1,7 +1,6 @@
 //! One module per top-level subcommand; each exposes `Args` (clap) and `run`.
 
 pub mod balance;
-pub mod demo;
 pub mod discover;
 pub mod econ;
 pub mod event;
@@ -14,3 +13,4 @@ pub mod pay;
 pub mod relay;
 pub mod stream;
 pub mod toon;
+pub mod watch;

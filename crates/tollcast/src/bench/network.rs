@@ -1,0 +1,839 @@
+//! `tollcast bench network`: a whole tollcast network in one process, each agent on its own
+//! named tokio runtime, talking over real sockets on 127.0.0.1:
+//!
+//! - an encoder (ffmpeg test pattern, x264 zerolatency) pushing RTMP like OBS does;
+//! - the origin (tollcast-media: RTMP ingest -> ffmpeg remux -> CMAF parts -> LL-HLS) signing a
+//!   manifest per segment and publishing it to a Nostr relay;
+//! - a relay tree: relay A pulls from the origin, edge relays pull from A; every relay verifies
+//!   each chunk against the signed manifests it follows on Nostr;
+//! - N paying viewers: LL-HLS players (blocking playlist reloads, then the parts they list) on
+//!   an edge, each paying the edge in credit mode: STREAM over BTP from a wallet ILP node to the
+//!   edge's ILP node, whose STREAM receiver credits the edge's billing;
+//! - probe players at the origin and at relay A, so each hop's added latency is measured.
+//!
+//! Every part's capture time, fragment time (out of ffmpeg) and availability come from the
+//! origin's pipeline events; every player records when it had each part. The stages telescope:
+//! encode + cut + origin delivery + hop A + hop edge + player buffer = capture -> playing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use nostr::prelude::Keys;
+use tokio::runtime::Runtime;
+use tollcast_agents::relay::billing::{Billing, BillingConfig};
+use tollcast_agents::relay::manifests::ManifestBook;
+use tollcast_agents::relay::nostr::follow_manifests;
+use tollcast_agents::relay::{Relay, RelayConfig};
+use tollcast_events::{Role, StreamAddress};
+use tollcast_media::cutter::CutterConfig;
+use tollcast_media::ingest::Source;
+use tollcast_media::live::{LiveConfig, LiveEvent, LiveHandle, ManifestSigner, spawn_live};
+use tollcast_media::origin::Origin;
+use tollcast_media::playlist::PlaylistConfig;
+use tollcast_media::store::ChunkStore;
+use tollcast_net::connector::{AccountId, Node, NodeConfig};
+use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
+use tollcast_net::nostr_relay::{NostrRelay, RelayConfig as NostrConfig};
+use tollcast_net::stream::{ReceiverEvent, SenderConfig, StreamReceiver, StreamSender, spsp_http};
+use tollcast_wire::address::Address;
+
+use super::http::Client;
+use super::machine::Machine;
+use super::report::{self, Raw};
+use super::{cpu, meter, playlist};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Measurement window (after warm-up).
+    pub duration: Duration,
+    /// Paying viewers (spread over the edges).
+    pub viewers: usize,
+    /// Edge relays under relay A.
+    pub edges: usize,
+    /// LL-HLS part target, ms.
+    pub part_ms: u32,
+    /// Segment target, s.
+    pub segment_s: f64,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub video_kbps: u32,
+    /// Credit mode price, base units (USD, scale 6) per second.
+    pub price_per_second: u64,
+    /// A viewer pays this often (each payment buys this much time).
+    pub pay_every: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            duration: Duration::from_secs(30),
+            viewers: 8,
+            edges: 2,
+            part_ms: 200,
+            segment_s: 1.0,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            video_kbps: 3000,
+            price_per_second: 100,
+            pay_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One part as the origin produced it (times: ms since the Unix epoch).
+#[derive(Debug, Clone)]
+pub struct PartInfo {
+    pub duration_s: f64,
+    pub size: usize,
+    pub capture_ms: f64,
+    pub fragment_ms: f64,
+    pub available_ms: f64,
+}
+
+/// When one player had each part (hash -> ms since the epoch) and what went wrong.
+#[derive(Debug, Default)]
+pub struct PlayerLog {
+    pub recv: HashMap<String, f64>,
+    pub part_hold_back_s: Option<f64>,
+    /// (when, what): failed requests (first 1,000).
+    pub errors: Vec<(f64, String)>,
+    pub body_bytes: u64,
+    pub requests: u64,
+}
+
+/// One payment: when it started, how long until fulfilled, the sender's total after it.
+#[derive(Debug, Clone)]
+pub struct PaymentLog {
+    pub viewer: String,
+    pub start_ms: f64,
+    pub rtt_ms: f64,
+    pub total_after: u64,
+}
+
+pub fn epoch_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+/// A runtime that shuts down in the background when dropped (dropping a plain runtime inside
+/// another runtime's task panics).
+pub struct Rt(Option<Runtime>);
+
+impl std::ops::Deref for Rt {
+    type Target = Runtime;
+    fn deref(&self) -> &Runtime {
+        self.0.as_ref().expect("runtime present until drop")
+    }
+}
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn runtime(name: &str, workers: usize) -> anyhow::Result<Rt> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(name)
+        // Keep blocking threads alive: an exited thread's CPU time leaves /proc/self/task.
+        .thread_keep_alive(Duration::from_secs(3600))
+        .enable_all()
+        .build()
+        .with_context(|| format!("cannot start runtime {name}"))?;
+    Ok(Rt(Some(rt)))
+}
+
+/// Run `fut` on `rt`, wait for it here.
+async fn on<T: Send + 'static>(
+    rt: &Runtime,
+    fut: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+) -> anyhow::Result<T> {
+    rt.spawn(fut)
+        .await
+        .map_err(|e| anyhow!("task failed: {e}"))?
+}
+
+struct OriginUp {
+    addr: SocketAddr,
+    rtmp: SocketAddr,
+    live: LiveHandle,
+}
+
+async fn start_origin(
+    opts: Options,
+    dir: std::path::PathBuf,
+    keys: Keys,
+    stream: StreamAddress,
+    nostr_url: String,
+    parts: Arc<Mutex<HashMap<String, PartInfo>>>,
+) -> anyhow::Result<OriginUp> {
+    let store = ChunkStore::open(&dir, 512 * 1024 * 1024)?;
+    let cut = CutterConfig {
+        part_target: opts.part_ms as f64 / 1000.0,
+        segment_target: opts.segment_s,
+    };
+    let origin = Origin::new(
+        store,
+        PlaylistConfig {
+            part_target: cut.part_target,
+            segment_target: cut.segment_target,
+            window: 12,
+        },
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    let router = origin.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, router).await;
+    });
+    let mut cfg = LiveConfig::new(Source::Rtmp {
+        listen: "127.0.0.1:0".parse()?,
+        app: "live".into(),
+        key: "bench".into(),
+    });
+    cfg.cutter = cut;
+    cfg.signer = Some(ManifestSigner {
+        keys,
+        stream,
+        role: Role::Streamer,
+    });
+    let live = spawn_live(cfg, origin.clone()).await?;
+    let rtmp = live
+        .rtmp_addr
+        .ok_or_else(|| anyhow!("RTMP ingest did not bind"))?;
+    let mut rx = live.subscribe();
+    let publisher = RelayClient::connect(&nostr_url, ClientOptions::default())
+        .map_err(|e| anyhow!("nostr client: {e}"))?;
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(LiveEvent::Part {
+                    hash,
+                    size,
+                    duration,
+                    capture_ms,
+                    available_ms,
+                    fragment_ms,
+                    ..
+                }) => {
+                    let info = PartInfo {
+                        duration_s: duration,
+                        size,
+                        capture_ms: capture_ms as f64,
+                        fragment_ms: fragment_ms as f64,
+                        available_ms: available_ms as f64,
+                    };
+                    parts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(hash, info);
+                }
+                Ok(LiveEvent::ManifestSigned(ev)) => {
+                    if let Err(e) = publisher.publish(&ev, Duration::from_secs(5)).await {
+                        tracing::warn!("manifest not published: {e}");
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    Ok(OriginUp { addr, rtmp, live })
+}
+
+/// A relay of `stream` pulling from `upstream`, following manifests on `nostr_url`.
+async fn start_relay(
+    stream: StreamAddress,
+    nostr_url: String,
+    upstream: String,
+    dir: std::path::PathBuf,
+    paid: Option<(Arc<Billing>, Arc<StreamReceiver>)>,
+) -> anyhow::Result<(Relay, SocketAddr)> {
+    let store = ChunkStore::open(&dir, 256 * 1024 * 1024)?;
+    let book = Arc::new(ManifestBook::new(stream, []));
+    let client = RelayClient::connect(&nostr_url, ClientOptions::default())
+        .map_err(|e| anyhow!("nostr client: {e}"))?;
+    let task = follow_manifests(&client, book.clone(), &[], None)
+        .await
+        .map_err(|e| anyhow!("following manifests: {e}"))?;
+    tokio::spawn(async move {
+        let _client = client;
+        let _ = task.await;
+    });
+    let relay = Relay::new(
+        RelayConfig::new(upstream),
+        store,
+        book,
+        paid.as_ref().map(|(b, _)| b.clone()),
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    let router = match paid {
+        Some((_, r)) => relay.paid_router(r),
+        None => relay.router(),
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(l, router).await;
+    });
+    Ok((relay, addr))
+}
+
+const WALLET_TOKEN: &str = "bench-wallet-token";
+
+fn node_config(text: String) -> anyhow::Result<NodeConfig> {
+    NodeConfig::from_toml(&text, "bench").map_err(|e| anyhow!("node config: {e}"))
+}
+
+/// An edge's ILP node with the relay's STREAM receiver and credit-mode billing on it.
+async fn start_edge_ilp(
+    i: usize,
+    dir: std::path::PathBuf,
+    price: u64,
+) -> anyhow::Result<(Node, Arc<StreamReceiver>, Arc<Billing>)> {
+    let text = format!(
+        "[node]\nname = \"edge{i}\"\naddress = \"test.bench.edge{i}\"\nlisten = \"127.0.0.1:0\"\nledger = \"{}\"\n\n\
+         [[accounts]]\nid = \"wallet\"\nrelation = \"child\"\nasset_code = \"USD\"\nasset_scale = 6\n\
+         auth_token = \"{WALLET_TOKEN}\"\ncredit_limit = 1000000000000\n",
+        dir.join("ledger.redb").display()
+    );
+    let node = Node::start(node_config(text)?)
+        .await
+        .map_err(|e| anyhow!("edge node: {e}"))?;
+    let receiver = StreamReceiver::attach(&node.connector, "relay", "USD", 6, None)
+        .map_err(|e| anyhow!("receiver: {e}"))?;
+    let billing = Arc::new(
+        Billing::open(
+            BillingConfig {
+                price_per_second: price,
+                grace: Duration::from_secs(3),
+                asset_code: "USD".into(),
+                asset_scale: 6,
+                pay_to: None,
+            },
+            &dir.join("billing.redb"),
+        )
+        .map_err(|e| anyhow!("billing: {e}"))?,
+    );
+    billing.follow(&receiver);
+    Ok((node, receiver, billing))
+}
+
+async fn start_wallet(dir: std::path::PathBuf, edges: Vec<SocketAddr>) -> anyhow::Result<Node> {
+    let mut text = format!(
+        "[node]\nname = \"wallet\"\naddress = \"test.bench.wallet\"\nlisten = \"127.0.0.1:0\"\nledger = \"{}\"\n\n",
+        dir.join("ledger.redb").display()
+    );
+    for (i, a) in edges.iter().enumerate() {
+        text.push_str(&format!(
+            "[[accounts]]\nid = \"edge{i}\"\nrelation = \"peer\"\nasset_code = \"USD\"\nasset_scale = 6\n\
+             btp_url = \"ws://{a}\"\nauth_token = \"{WALLET_TOKEN}\"\n\n"
+        ));
+    }
+    for i in 0..edges.len() {
+        text.push_str(&format!(
+            "[[routes]]\nprefix = \"test.bench.edge{i}\"\naccount = \"edge{i}\"\n\n"
+        ));
+    }
+    let node = Node::start(node_config(text)?)
+        .await
+        .map_err(|e| anyhow!("wallet node: {e}"))?;
+    for i in 0..edges.len() {
+        if !node
+            .connector
+            .wait_connected(&AccountId::new(format!("edge{i}")), Duration::from_secs(15))
+            .await
+        {
+            bail!("the wallet node did not connect to edge {i}'s ILP node");
+        }
+    }
+    Ok(node)
+}
+
+/// A simulated LL-HLS player: blocking playlist reloads, then every new part it lists.
+async fn player(
+    addr: SocketAddr,
+    viewer: Option<String>,
+    log: Arc<Mutex<PlayerLog>>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut c = Client::new(addr, viewer);
+    let mut next: Option<(u64, u32)> = None;
+    let mut seen = std::collections::HashSet::new();
+    while !stop.load(Ordering::Relaxed) {
+        let path = match next {
+            None => "/live/source/index.m3u8".to_string(),
+            Some((m, p)) => format!("/live/source/index.m3u8?_HLS_msn={m}&_HLS_part={p}"),
+        };
+        let fail = |log: &Arc<Mutex<PlayerLog>>, e: String| {
+            let mut g = log.lock().unwrap_or_else(|p| p.into_inner());
+            if g.errors.len() < 1000 {
+                g.errors.push((epoch_ms(), e));
+            }
+        };
+        let text = match c.get(&path).await {
+            Ok((200, body)) => String::from_utf8_lossy(&body).into_owned(),
+            Ok((s, body)) => {
+                fail(
+                    &log,
+                    format!("{s} {}", String::from_utf8_lossy(&body)),
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(e) => {
+                fail(&log, e.to_string());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let l = playlist::parse(&text);
+        if l.part_hold_back.is_some() {
+            log.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .part_hold_back_s = l.part_hold_back;
+        }
+        let first = next.is_none();
+        for p in &l.parts {
+            if !seen.insert(p.hash.clone()) || first {
+                // The first playlist's backlog is history, not live parts.
+                continue;
+            }
+            match c.get(&format!("/{}.m4s", p.hash)).await {
+                Ok((200, _)) => {
+                    let t = epoch_ms();
+                    log.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .recv
+                        .insert(p.hash.clone(), t);
+                }
+                Ok((s, body)) => fail(
+                    &log,
+                    format!("{s} {}", String::from_utf8_lossy(&body)),
+                ),
+                Err(e) => fail(&log, e.to_string()),
+            }
+        }
+        next = Some((l.open_msn, l.open_parts));
+        if l.ended {
+            break;
+        }
+    }
+    let mut g = log.lock().unwrap_or_else(|p| p.into_inner());
+    g.body_bytes = c.body_bytes;
+    g.requests = c.requests;
+}
+
+/// A viewer's payments: prepay, then `price x every` each `every`.
+#[allow(clippy::too_many_arguments)]
+async fn payer(
+    wallet: Arc<dyn tollcast_net::connector::IlpService>,
+    edge: SocketAddr,
+    viewer: String,
+    price: u64,
+    every: Duration,
+    log: Arc<Mutex<Vec<PaymentLog>>>,
+    stop: Arc<AtomicBool>,
+    ready: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    let spsp = spsp_http::query(
+        &format!("http://{edge}/.well-known/pay/{viewer}"),
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|e| anyhow!("SPSP: {e}"))?;
+    let mut cfg = SenderConfig::new(spsp.destination_account, spsp.shared_secret);
+    cfg.source_address = Some(Address::new("test.bench.wallet").map_err(|e| anyhow!("{e}"))?);
+    let mut s = StreamSender::connect(wallet, cfg)
+        .await
+        .map_err(|e| anyhow!("STREAM connect: {e}"))?;
+    let per = price.saturating_mul(every.as_millis() as u64) / 1000;
+    let mut total = 0u64;
+    let mut amount = per.saturating_mul(4); // prepay: a few seconds ahead
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = true;
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let start_ms = epoch_ms();
+        let t = Instant::now();
+        s.send(amount).await.map_err(|e| anyhow!("payment: {e}"))?;
+        let rtt_ms = t.elapsed().as_secs_f64() * 1000.0;
+        total += amount;
+        log.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(PaymentLog {
+                viewer: viewer.clone(),
+                start_ms,
+                rtt_ms,
+                total_after: total,
+            });
+        if first {
+            ready.fetch_add(1, Ordering::Relaxed);
+            first = false;
+        }
+        amount = per;
+    }
+    let _ = s.close().await;
+    Ok(())
+}
+
+fn encoder(rtmp: SocketAddr, o: &Options) -> anyhow::Result<tokio::process::Child> {
+    let gop = ((o.fps as f64 * o.segment_s).round() as u32)
+        .max(1)
+        .to_string();
+    tokio::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!(
+            "testsrc2=size={}x{}:rate={}",
+            o.width, o.height, o.fps
+        ))
+        .args([
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0"])
+        .arg("-b:v")
+        .arg(format!("{}k", o.video_kbps))
+        .arg("-maxrate")
+        .arg(format!("{}k", o.video_kbps))
+        .arg("-bufsize")
+        .arg(format!("{}k", o.video_kbps))
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+        .arg(format!("rtmp://{rtmp}/live/bench"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot run ffmpeg (install it: apt-get install ffmpeg)")
+}
+
+/// CPU of every agent at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct CpuSnap {
+    pub threads: BTreeMap<String, u64>,
+    pub encoder_ns: u64,
+    pub remux_ns: u64,
+    pub process_ns: u64,
+}
+
+fn snap(encoder_pid: Option<u32>) -> CpuSnap {
+    let remux: u64 = cpu::children_named("ffmpeg")
+        .into_iter()
+        .filter(|p| Some(*p) != encoder_pid)
+        .filter_map(cpu::process_ns)
+        .sum();
+    CpuSnap {
+        threads: cpu::threads_by_name(),
+        encoder_ns: encoder_pid.and_then(cpu::process_ns).unwrap_or(0),
+        remux_ns: remux,
+        process_ns: cpu::self_ns(),
+    }
+}
+
+/// Run the network for `opts.duration` (plus warm-up and drain) and measure it.
+pub async fn run(opts: Options) -> anyhow::Result<report::NetworkReport> {
+    if opts.viewers == 0 || opts.edges == 0 {
+        bail!("--viewers and --edges must be at least 1");
+    }
+    let mut machine = Machine::describe();
+    let tmp = tempfile::tempdir()?;
+    let dir = |n: &str| -> anyhow::Result<std::path::PathBuf> {
+        let d = tmp.path().join(n);
+        std::fs::create_dir_all(&d)?;
+        Ok(d)
+    };
+
+    // Nostr relay (main runtime).
+    let nostr = NostrRelay::open(NostrConfig::default(), tmp.path().join("nostr.redb"))
+        .map_err(|e| anyhow!("nostr relay: {e}"))?;
+    let (naddr, _nostr_task) = nostr.serve("127.0.0.1:0".parse()?).await?;
+    let nostr_url = format!("ws://{naddr}");
+
+    // Origin.
+    let rt_origin = runtime("tcb-origin", 1)?;
+    let keys = Keys::generate();
+    let stream = StreamAddress::new(keys.public_key(), "bench");
+    let parts: Arc<Mutex<HashMap<String, PartInfo>>> = Arc::default();
+    let origin = on(
+        &rt_origin,
+        start_origin(
+            opts.clone(),
+            dir("origin")?,
+            keys,
+            stream.clone(),
+            nostr_url.clone(),
+            parts.clone(),
+        ),
+    )
+    .await?;
+    let mut enc = encoder(origin.rtmp, &opts)?;
+    let encoder_pid = enc.id();
+
+    // Relay tree: A under the origin, edges under A.
+    let rt_a = runtime("tcb-relay-a", 1)?;
+    let (relay_a, a_addr) = on(
+        &rt_a,
+        start_relay(
+            stream.clone(),
+            nostr_url.clone(),
+            format!("http://{}", origin.addr),
+            dir("relay-a")?,
+            None,
+        ),
+    )
+    .await?;
+    let mut edges = Vec::new();
+    let mut rts_edge = Vec::new();
+    let mut rts_eilp = Vec::new();
+    let mut meters = Vec::new();
+    let mut edge_nodes = Vec::new();
+    let mut receivers = Vec::new();
+    for i in 0..opts.edges {
+        let rt_ilp = runtime(&format!("tcb-eilp-{i}"), 1)?;
+        let rt_edge = runtime(&format!("tcb-edge-{i}"), 1)?;
+        let (node, receiver, billing) = on(
+            &rt_ilp,
+            start_edge_ilp(i, dir(&format!("edge{i}-ilp"))?, opts.price_per_second),
+        )
+        .await?;
+        let (relay, addr) = on(
+            &rt_edge,
+            start_relay(
+                stream.clone(),
+                nostr_url.clone(),
+                format!("http://{a_addr}"),
+                dir(&format!("edge{i}"))?,
+                Some((billing, receiver.clone())),
+            ),
+        )
+        .await?;
+        let (proxy, counts) = meter::start(node.local_addr).await?;
+        meters.push((proxy, counts));
+        edges.push((relay, addr));
+        edge_nodes.push(node);
+        receivers.push(receiver);
+        rts_edge.push(rt_edge);
+        rts_eilp.push(rt_ilp);
+    }
+
+    // Credit latency: when each edge's receiver saw money (tag = viewer id).
+    let credits: Arc<Mutex<Vec<(String, u64, f64)>>> = Arc::default();
+    for (i, r) in receivers.iter().enumerate() {
+        let mut sub = r.subscribe();
+        let credits = credits.clone();
+        rts_eilp[i].spawn(async move {
+            loop {
+                match sub.recv().await {
+                    Ok(ReceiverEvent::Money {
+                        tag: Some(tag),
+                        connection_total,
+                        ..
+                    }) => credits.lock().unwrap_or_else(|p| p.into_inner()).push((
+                        tag.to_string(),
+                        connection_total,
+                        epoch_ms(),
+                    )),
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+
+    // Wallet and payers.
+    let rt_pay = runtime("tcb-pay", 1)?;
+    let wallet = on(
+        &rt_pay,
+        start_wallet(dir("wallet")?, meters.iter().map(|(a, _)| *a).collect()),
+    )
+    .await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let payments: Arc<Mutex<Vec<PaymentLog>>> = Arc::default();
+    let paying = Arc::new(AtomicU64::new(0));
+    let mut payer_tasks = Vec::new();
+    for v in 0..opts.viewers {
+        let edge = edges[v % opts.edges].1;
+        payer_tasks.push(rt_pay.spawn(payer(
+            wallet.connector.sender(AccountId::local()),
+            edge,
+            format!("viewer{v}"),
+            opts.price_per_second,
+            opts.pay_every,
+            payments.clone(),
+            stop.clone(),
+            paying.clone(),
+        )));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (paying.load(Ordering::Relaxed) as usize) < opts.viewers {
+        if let Some(t) = payer_tasks.iter_mut().find(|t| t.is_finished()) {
+            return Err(match t.await {
+                Ok(Err(e)) => e.context("a viewer could not pay"),
+                Ok(Ok(())) => anyhow!("a payer stopped early"),
+                Err(e) => anyhow!("a payer failed: {e}"),
+            });
+        }
+        if Instant::now() > deadline {
+            bail!("viewers could not pay within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Players: probes at the origin and at relay A, paying viewers on the edges.
+    let rt_view = runtime("tcb-view", 1)?;
+    let probe_origin: Arc<Mutex<PlayerLog>> = Arc::default();
+    let probe_a: Arc<Mutex<PlayerLog>> = Arc::default();
+    let viewers: Vec<Arc<Mutex<PlayerLog>>> = (0..opts.viewers).map(|_| Arc::default()).collect();
+    let mut player_tasks = vec![
+        rt_view.spawn(player(
+            origin.addr,
+            None,
+            probe_origin.clone(),
+            stop.clone(),
+        )),
+        rt_view.spawn(player(a_addr, None, probe_a.clone(), stop.clone())),
+    ];
+    for (v, log) in viewers.iter().enumerate() {
+        player_tasks.push(rt_view.spawn(player(
+            edges[v % opts.edges].1,
+            Some(format!("viewer{v}")),
+            log.clone(),
+            stop.clone(),
+        )));
+    }
+
+    // Warm-up: until every viewer has had a live part (the edges got their first manifests).
+    let warm_deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let all = viewers
+            .iter()
+            .all(|l| !l.lock().unwrap_or_else(|p| p.into_inner()).recv.is_empty());
+        if all {
+            break;
+        }
+        if let Ok(Some(st)) = enc.try_wait() {
+            bail!("the encoder (ffmpeg) exited early: {st}");
+        }
+        if Instant::now() > warm_deadline {
+            let why = viewers
+                .iter()
+                .filter_map(|l| {
+                    let g = l.lock().unwrap_or_else(|p| p.into_inner());
+                    g.errors.last().map(|(_, e)| e.clone())
+                })
+                .next()
+                .unwrap_or_else(|| "no error seen".into());
+            bail!("viewers received no live part within 45 s (last error: {why})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Measurement window.
+    let m0 = edges
+        .iter()
+        .map(|(r, _)| r.metrics().bytes_served.load(Ordering::Relaxed))
+        .collect::<Vec<_>>();
+    let a0 = relay_a.metrics().bytes_served.load(Ordering::Relaxed);
+    let w0: Vec<u64> = meters.iter().map(|(_, c)| c.total()).collect();
+    let c0 = snap(encoder_pid);
+    let t_start = epoch_ms();
+    tokio::time::sleep(opts.duration).await;
+    let c1 = snap(encoder_pid);
+    let t_end = epoch_ms();
+    let w1: Vec<u64> = meters.iter().map(|(_, c)| c.total()).collect();
+    let m1 = edges
+        .iter()
+        .map(|(r, _)| r.metrics().bytes_served.load(Ordering::Relaxed))
+        .collect::<Vec<_>>();
+    let a1 = relay_a.metrics().bytes_served.load(Ordering::Relaxed);
+    // Drain: parts of the window still travelling, and the later parts that decide play-out.
+    tokio::time::sleep(Duration::from_secs(3) + Duration::from_millis(opts.part_ms as u64 * 6))
+        .await;
+    stop.store(true, Ordering::Relaxed);
+    machine.load_end = super::machine::loadavg();
+    for t in player_tasks {
+        t.abort();
+    }
+    for t in payer_tasks {
+        t.abort();
+    }
+    let _ = enc.kill().await;
+    origin.live.abort();
+
+    let take = |l: &Arc<Mutex<PlayerLog>>| {
+        std::mem::take(&mut *l.lock().unwrap_or_else(|p| p.into_inner()))
+    };
+    let raw = Raw {
+        opts: opts.clone(),
+        machine,
+        t_start,
+        t_end,
+        parts: parts.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        probe_origin: take(&probe_origin),
+        probe_a: take(&probe_a),
+        viewers: viewers.iter().map(take).collect(),
+        payments: payments.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        credits: credits.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        cpu: (c0, c1),
+        edge_bytes_served: m1.iter().zip(&m0).map(|(b, a)| b - a).collect(),
+        relay_a_bytes_served: a1 - a0,
+        payment_wire_bytes: w1.iter().zip(&w0).map(|(b, a)| b - a).collect(),
+    };
+    let rep = report::analyse(&raw);
+
+    // Tear down the runtimes without blocking this one.
+    drop(edges);
+    drop(relay_a);
+    drop(edge_nodes);
+    drop(wallet);
+    drop((rt_view, rt_pay, rt_a, rt_origin, rts_edge, rts_eilp));
+    rep
+}
+
+/// Write report.md, report.json and measured.toml into `out`.
+pub fn write_out(rep: &report::NetworkReport, out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(out.join("report.md"), report::markdown(rep))?;
+    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(rep)?)?;
+    std::fs::write(out.join("measured.toml"), report::measured_toml(rep)?)?;
+    Ok(())
+}

@@ -1,0 +1,784 @@
+//! From raw timings to the report: the latency budget per stage (p50/p95/p99, stages summing to
+//! the total), payment overhead per chunk, relay cost per viewer-hour, CPU per agent, and the
+//! three renderings (Markdown, JSON via serde, measured.toml for `tollcast econ --measured`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+
+use serde::Serialize;
+use tollcast_econ::{Dec, Figure, Measured, Status};
+
+use super::cpu;
+use super::machine::Machine;
+use super::network::{CpuSnap, Options, PartInfo, PaymentLog, PlayerLog};
+use super::stats::Summary;
+
+/// Everything a run recorded.
+pub struct Raw {
+    pub opts: Options,
+    pub machine: Machine,
+    pub t_start: f64,
+    pub t_end: f64,
+    pub parts: HashMap<String, PartInfo>,
+    pub probe_origin: PlayerLog,
+    pub probe_a: PlayerLog,
+    pub viewers: Vec<PlayerLog>,
+    pub payments: Vec<PaymentLog>,
+    /// (viewer, connection total, when credited) from the edges' receivers.
+    pub credits: Vec<(String, u64, f64)>,
+    pub cpu: (CpuSnap, CpuSnap),
+    pub edge_bytes_served: Vec<u64>,
+    pub relay_a_bytes_served: u64,
+    pub payment_wire_bytes: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    pub name: String,
+    /// Counted in the glass-to-glass total (false: measured alongside, off the part's path).
+    pub on_path: bool,
+    pub ms: Summary,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Consistency {
+    /// Sum of the on-path stages' means and p50s, against the total's.
+    pub mean_sum_ms: f64,
+    pub mean_total_ms: f64,
+    pub p50_sum_ms: f64,
+    pub p50_total_ms: f64,
+    /// |p50 sum - p50 total| / p50 total, percent.
+    pub p50_gap_pct: f64,
+    pub mean_gap_pct: f64,
+    /// Both gaps within 5 %.
+    pub within_5_pct: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Payment {
+    pub mode: &'static str,
+    pub payments: usize,
+    pub amount_per_payment: u64,
+    /// Sender's view: from send() to the FULFILL back.
+    pub rtt_ms: Summary,
+    /// From send() to the relay's receiver crediting the money.
+    pub credit_ms: Summary,
+    pub wire_bytes: u64,
+    pub bytes_per_payment: f64,
+    pub parts_delivered: u64,
+    pub bytes_per_part: f64,
+    /// CPU of the wallet node + senders, and of the edges' ILP nodes + receivers + billing.
+    pub cpu_wallet_s: f64,
+    pub cpu_edge_ilp_s: f64,
+    pub cpu_us_per_payment: f64,
+    pub cpu_us_per_part: f64,
+    pub bytes_per_viewer_hour: f64,
+    /// max(wallet side, relay side) per viewer-hour: the econ model's "each party".
+    pub core_seconds_per_viewer_hour: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RelayCost {
+    pub viewer_hours: f64,
+    /// Edge relays' HTTP/verification/cache threads (delivery, credit check included).
+    pub edge_cpu_s: f64,
+    pub edge_core_seconds_per_viewer_hour: f64,
+    /// The same plus the edges' ILP nodes (payments received).
+    pub edge_with_payment_core_seconds_per_viewer_hour: f64,
+    pub edge_bytes_served: u64,
+    pub bytes_per_viewer_hour: f64,
+    pub relay_a_cpu_s: f64,
+    pub relay_a_bytes_served: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Viewers {
+    pub viewers: usize,
+    pub parts_in_window: usize,
+    /// Window parts a viewer never received (summed over viewers).
+    pub parts_missed: usize,
+    pub errors: u64,
+    pub payment_required: u64,
+    pub last_error: Option<String>,
+    /// Play-out stalls that began in the window (summed over viewers) and their total length.
+    pub stalls: usize,
+    pub stalled_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OptionsOut {
+    pub duration_s: f64,
+    pub viewers: usize,
+    pub edges: usize,
+    pub part_ms: u32,
+    pub segment_s: f64,
+    pub video: String,
+    pub price_per_second: u64,
+    pub pay_every_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkReport {
+    pub command: String,
+    pub machine: Machine,
+    pub options: OptionsOut,
+    pub part_hold_back_s: Option<f64>,
+    /// How far capture times were moved back (see `analyse`), ms.
+    pub capture_clock_correction_ms: f64,
+    pub stages: Vec<Stage>,
+    pub total: Summary,
+    pub consistency: Consistency,
+    /// Capture -> part available at the origin (encode + cut), per part.
+    pub capture_to_origin_ms: Summary,
+    /// Size of the parts in the window, bytes.
+    pub part_bytes: Summary,
+    /// Per relay hop (available upstream -> available downstream), per part.
+    pub hop_ms: BTreeMap<String, Summary>,
+    pub payment: Payment,
+    pub relay: RelayCost,
+    /// CPU seconds per agent during the window.
+    pub cpu_s: BTreeMap<String, f64>,
+    pub viewers: Viewers,
+    pub not_measured: Vec<String>,
+}
+
+pub fn command_line(o: &Options) -> String {
+    format!(
+        "tollcast bench network --duration {} --viewers {} --edges {} --parts-ms {} --size {}x{} --fps {} --video-kbps {}",
+        o.duration.as_secs(),
+        o.viewers,
+        o.edges,
+        o.part_ms,
+        o.width,
+        o.height,
+        o.fps,
+        o.video_kbps
+    )
+}
+
+fn gap(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return if a == 0.0 { 0.0 } else { 100.0 };
+    }
+    (a - b).abs() / b.abs() * 100.0
+}
+
+/// Play-out of one viewer: a player that starts PART-HOLD-BACK (`hold_s`) behind the newest
+/// part it holds, then plays in real time; a part not there when due stalls playback until it
+/// arrives (latency grows, as in hls.js without catch-up). Returns when each part was shown,
+/// and the stalls (count, total ms) that began inside the window.
+fn play_out<'a>(
+    parts: &[(&'a String, &'a PartInfo)],
+    recv: &HashMap<String, f64>,
+    hold_s: f64,
+    window: &dyn Fn(f64) -> bool,
+) -> (HashMap<&'a str, f64>, usize, f64) {
+    let mut shown = HashMap::new();
+    let (mut stalls, mut stalled) = (0, 0.0);
+    let mut offset: Option<f64> = None;
+    for (h, p) in parts {
+        let Some(&got) = recv.get(h.as_str()) else {
+            continue;
+        };
+        let l = *offset.get_or_insert(got - (p.capture_ms + p.duration_s * 1000.0) + hold_s * 1000.0);
+        let due = p.capture_ms + l;
+        let at = if got > due {
+            if window(got) {
+                stalls += 1;
+                stalled += got - due;
+            }
+            offset = Some(got - p.capture_ms);
+            got
+        } else {
+            due
+        };
+        shown.insert(h.as_str(), at);
+    }
+    (shown, stalls, stalled)
+}
+
+/// Turn a run's timings into the report.
+pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
+    let window = |t: f64| t >= r.t_start && t <= r.t_end;
+    // The origin dates a part's capture from when the encoder's first media arrived plus media
+    // time. An encoder that bursts after a slow start makes that anchor late, and then some part
+    // would leave ffmpeg before its own media was captured. Shift capture times back by the
+    // smallest amount that makes every part's encode at least its duration (a lower bound on the
+    // true latency: the fastest part is taken to have had no encoder delay).
+    let correction = r
+        .parts
+        .values()
+        .map(|p| p.capture_ms + p.duration_s * 1000.0 - p.fragment_ms)
+        .fold(0.0f64, f64::max);
+    let parts: HashMap<String, PartInfo> = r
+        .parts
+        .iter()
+        .map(|(h, p)| {
+            let mut p = p.clone();
+            p.capture_ms -= correction;
+            (h.clone(), p)
+        })
+        .collect();
+    let hold_s = r
+        .viewers
+        .iter()
+        .find_map(|v| v.part_hold_back_s)
+        .or(r.probe_origin.part_hold_back_s)
+        .unwrap_or(3.0 * r.opts.part_ms as f64 / 1000.0);
+    let mut in_window: Vec<(&String, &PartInfo)> = parts
+        .iter()
+        .filter(|(_, p)| window(p.available_ms))
+        .collect();
+    in_window.sort_by(|a, b| a.1.capture_ms.total_cmp(&b.1.capture_ms));
+    let mut all: Vec<(&String, &PartInfo)> = parts.iter().collect();
+    all.sort_by(|a, b| a.1.capture_ms.total_cmp(&b.1.capture_ms));
+
+    let names = [
+        "encode (capture -> fragment out of ffmpeg)",
+        "cut (fragment -> part available at origin)",
+        "origin delivery (available -> a player at the origin has it)",
+        "relay hop 1 (origin -> relay A)",
+        "relay hop 2 (relay A -> edge relay, paid)",
+        "player buffer (PART-HOLD-BACK play-out delay)",
+    ];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut total = Vec::new();
+    let mut to_origin = Vec::new();
+    let mut hop1 = Vec::new();
+    let mut hop2 = Vec::new();
+    let mut missed = 0usize;
+    let mut stalls = 0usize;
+    let mut stalled_ms = 0.0;
+    let shown: Vec<HashMap<&str, f64>> = r
+        .viewers
+        .iter()
+        .map(|v| {
+            let (map, n, ms) = play_out(&all, &v.recv, hold_s, &window);
+            stalls += n;
+            stalled_ms += ms;
+            map
+        })
+        .collect();
+    for (hash, p) in &in_window {
+        to_origin.push(p.available_ms - p.capture_ms);
+        let r0 = r.probe_origin.recv.get(*hash);
+        let ra = r.probe_a.recv.get(*hash);
+        if let (Some(r0), Some(ra)) = (r0, ra) {
+            hop1.push(ra - r0);
+        }
+        for (v, shown) in r.viewers.iter().zip(&shown) {
+            let Some(rv) = v.recv.get(*hash) else {
+                missed += 1;
+                continue;
+            };
+            if let Some(ra) = ra {
+                hop2.push(rv - ra);
+            }
+            let (Some(r0), Some(ra), Some(d)) = (r0, ra, shown.get(hash.as_str())) else {
+                continue;
+            };
+            let vals = [
+                p.fragment_ms - p.capture_ms,
+                p.available_ms - p.fragment_ms,
+                r0 - p.available_ms,
+                ra - r0,
+                rv - ra,
+                d - rv,
+            ];
+            for (s, v) in samples.iter_mut().zip(vals) {
+                s.push(v);
+            }
+            total.push(d - p.capture_ms);
+        }
+    }
+    let notes = [
+        "includes waiting for the part's own media (one part duration) and x264 + RTMP + remux",
+        "fMP4 split, cut, SHA-256, chunk store, playlist update",
+        "LL-HLS blocking playlist reload + part GET, at the origin",
+        "relay A: playlist pass-through, chunk fetch, hash + signed-manifest check, cache",
+        "edge relay: the same, plus the credit-mode check per request",
+        "a real-time player started PART-HOLD-BACK behind the newest part it had, stalling when a part is late: shown - received",
+    ];
+    let mut stages: Vec<Stage> = names
+        .iter()
+        .zip(notes)
+        .zip(&samples)
+        .map(|((n, note), s)| Stage {
+            name: n.to_string(),
+            on_path: true,
+            ms: Summary::of(s),
+            note: note.to_string(),
+        })
+        .collect();
+
+    // Payments in the window.
+    let pays: Vec<&PaymentLog> = r.payments.iter().filter(|p| window(p.start_ms)).collect();
+    let credit_at: HashMap<(&str, u64), f64> = r
+        .credits
+        .iter()
+        .map(|(v, t, at)| ((v.as_str(), *t), *at))
+        .collect();
+    let rtt: Vec<f64> = pays.iter().map(|p| p.rtt_ms).collect();
+    let credit: Vec<f64> = pays
+        .iter()
+        .filter_map(|p| {
+            credit_at
+                .get(&(p.viewer.as_str(), p.total_after))
+                .map(|at| at - p.start_ms)
+        })
+        .collect();
+    let credit_s = Summary::of(&credit);
+    stages.push(Stage {
+        name: "payment (send -> credited at the relay)".into(),
+        on_path: false,
+        ms: credit_s,
+        note:
+            "credit mode: viewers pay ahead, so no part waits for a payment; not added to the total"
+                .into(),
+    });
+
+    let total_s = Summary::of(&total);
+    let on: Vec<&Stage> = stages.iter().filter(|s| s.on_path).collect();
+    let mean_sum: f64 = on.iter().map(|s| s.ms.mean).sum();
+    let p50_sum: f64 = on.iter().map(|s| s.ms.p50).sum();
+    let consistency = Consistency {
+        mean_sum_ms: mean_sum,
+        mean_total_ms: total_s.mean,
+        p50_sum_ms: p50_sum,
+        p50_total_ms: total_s.p50,
+        p50_gap_pct: gap(p50_sum, total_s.p50),
+        mean_gap_pct: gap(mean_sum, total_s.mean),
+        within_5_pct: gap(p50_sum, total_s.p50) <= 5.0 && gap(mean_sum, total_s.mean) <= 5.0,
+    };
+
+    // CPU per agent.
+    let (c0, c1) = &r.cpu;
+    let secs = |ns: u64| ns as f64 / 1e9;
+    let by_prefix = |p: &str| {
+        secs(cpu::prefix_ns(&c1.threads, p).saturating_sub(cpu::prefix_ns(&c0.threads, p)))
+    };
+    let mut cpu_s = BTreeMap::new();
+    let agents = [
+        ("origin (pipeline + HTTP + manifest signing)", "tcb-origin"),
+        ("relay A", "tcb-relay-a"),
+        ("edge relays (HTTP delivery)", "tcb-edge-"),
+        ("edge relays' ILP nodes (payments in)", "tcb-eilp-"),
+        ("viewer wallet node + STREAM senders", "tcb-pay"),
+        ("simulated players", "tcb-view"),
+        (
+            "Nostr relay + byte meters (main runtime)",
+            "tokio-runtime-w",
+        ),
+    ];
+    let mut accounted = 0.0;
+    for (label, prefix) in agents {
+        let v = by_prefix(prefix);
+        accounted += v;
+        cpu_s.insert(label.to_string(), v);
+    }
+    let process = secs(c1.process_ns.saturating_sub(c0.process_ns));
+    cpu_s.insert(
+        "other threads of the bench process".into(),
+        (process - accounted).max(0.0),
+    );
+    cpu_s.insert(
+        "ffmpeg encoder (the streamer's OBS)".into(),
+        secs(c1.encoder_ns.saturating_sub(c0.encoder_ns)),
+    );
+    cpu_s.insert(
+        "ffmpeg remux at the origin".into(),
+        secs(c1.remux_ns.saturating_sub(c0.remux_ns)),
+    );
+
+    let window_s = (r.t_end - r.t_start) / 1000.0;
+    let viewer_hours = r.viewers.len() as f64 * window_s / 3600.0;
+    let edge_cpu = by_prefix("tcb-edge-");
+    let eilp_cpu = by_prefix("tcb-eilp-");
+    let wallet_cpu = by_prefix("tcb-pay");
+    let edge_bytes: u64 = r.edge_bytes_served.iter().sum();
+    let relay = RelayCost {
+        viewer_hours,
+        edge_cpu_s: edge_cpu,
+        edge_core_seconds_per_viewer_hour: edge_cpu / viewer_hours,
+        edge_with_payment_core_seconds_per_viewer_hour: (edge_cpu + eilp_cpu) / viewer_hours,
+        edge_bytes_served: edge_bytes,
+        bytes_per_viewer_hour: edge_bytes as f64 / viewer_hours,
+        relay_a_cpu_s: by_prefix("tcb-relay-a"),
+        relay_a_bytes_served: r.relay_a_bytes_served,
+    };
+    let parts_delivered: u64 = r
+        .viewers
+        .iter()
+        .map(|v| v.recv.values().filter(|t| window(**t)).count() as u64)
+        .sum();
+    let wire: u64 = r.payment_wire_bytes.iter().sum();
+    let n_pay = pays.len().max(1) as f64;
+    let per_part = parts_delivered.max(1) as f64;
+    let payment = Payment {
+        mode: "credit",
+        payments: pays.len(),
+        amount_per_payment: r.opts.price_per_second * r.opts.pay_every.as_millis() as u64 / 1000,
+        rtt_ms: Summary::of(&rtt),
+        credit_ms: credit_s,
+        wire_bytes: wire,
+        bytes_per_payment: wire as f64 / n_pay,
+        parts_delivered,
+        bytes_per_part: wire as f64 / per_part,
+        cpu_wallet_s: wallet_cpu,
+        cpu_edge_ilp_s: eilp_cpu,
+        cpu_us_per_payment: (wallet_cpu + eilp_cpu) * 1e6 / n_pay,
+        cpu_us_per_part: (wallet_cpu + eilp_cpu) * 1e6 / per_part,
+        bytes_per_viewer_hour: wire as f64 / viewer_hours,
+        core_seconds_per_viewer_hour: wallet_cpu.max(eilp_cpu) / viewer_hours,
+    };
+    let viewers = Viewers {
+        viewers: r.viewers.len(),
+        parts_in_window: in_window.len(),
+        parts_missed: missed,
+        errors: r
+            .viewers
+            .iter()
+            .map(|v| v.errors.iter().filter(|(t, _)| window(*t)).count() as u64)
+            .sum(),
+        payment_required: r
+            .viewers
+            .iter()
+            .map(|v| {
+                v.errors
+                    .iter()
+                    .filter(|(t, e)| window(*t) && e.starts_with("402"))
+                    .count() as u64
+            })
+            .sum(),
+        last_error: r
+            .viewers
+            .iter()
+            .filter_map(|v| v.errors.iter().rev().find(|(t, _)| window(*t)))
+            .map(|(_, e)| e.clone())
+            .next(),
+        stalls,
+        stalled_ms,
+    };
+    let mut hop_ms = BTreeMap::new();
+    hop_ms.insert("origin -> relay A".to_string(), Summary::of(&hop1));
+    hop_ms.insert("relay A -> edge (paid)".to_string(), Summary::of(&hop2));
+    let o = &r.opts;
+    Ok(NetworkReport {
+        command: command_line(o),
+        machine: r.machine.clone(),
+        options: OptionsOut {
+            duration_s: window_s,
+            viewers: o.viewers,
+            edges: o.edges,
+            part_ms: o.part_ms,
+            segment_s: o.segment_s,
+            video: format!(
+                "{}x{} {} fps H.264 {} kbit/s + AAC 64 kbit/s (ffmpeg testsrc2, x264 ultrafast zerolatency, RTMP push)",
+                o.width, o.height, o.fps, o.video_kbps
+            ),
+            price_per_second: o.price_per_second,
+            pay_every_ms: o.pay_every.as_millis() as u64,
+        },
+        part_hold_back_s: Some(hold_s),
+        capture_clock_correction_ms: correction,
+        stages,
+        total: total_s,
+        consistency,
+        capture_to_origin_ms: Summary::of(&to_origin),
+        part_bytes: Summary::of(&in_window.iter().map(|(_, p)| p.size as f64).collect::<Vec<_>>()),
+        hop_ms,
+        payment,
+        relay,
+        cpu_s,
+        viewers,
+        not_measured: vec![
+            "transcode stage: no transcoder agent in the tree yet (the stream is served at its source rendition)".into(),
+            "ILP-native delivery mode: not available in this build; payment overhead is credit mode only".into(),
+        ],
+    })
+}
+
+fn ms(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// The report as Markdown.
+pub fn markdown(r: &NetworkReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# tollcast bench network\n");
+    let _ = writeln!(o, "Command: `{}`  ", r.command);
+    let _ = writeln!(o, "Machine: {}  ", r.machine.line());
+    let _ = writeln!(
+        o,
+        "Network: encoder -> origin -> relay A -> {} edge relay(s) -> {} paying viewers (credit mode) for {:.1} s; {}; parts {} ms, segments {} s, PART-HOLD-BACK {} s.\n",
+        r.options.edges,
+        r.options.viewers,
+        r.options.duration_s,
+        r.options.video,
+        r.options.part_ms,
+        r.options.segment_s,
+        r.part_hold_back_s
+            .map(|v| format!("{v}"))
+            .unwrap_or("?".into())
+    );
+    let _ = writeln!(
+        o,
+        "## Glass-to-glass latency budget (ms, per part and viewer)\n"
+    );
+    let _ = writeln!(
+        o,
+        "| stage | p50 | p95 | p99 | mean | n | note |\n|---|---|---|---|---|---|---|"
+    );
+    for s in &r.stages {
+        let name = if s.on_path {
+            s.name.clone()
+        } else {
+            format!("({}, off path)", s.name)
+        };
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            ms(s.ms.p50),
+            ms(s.ms.p95),
+            ms(s.ms.p99),
+            ms(s.ms.mean),
+            s.ms.n,
+            s.note
+        );
+    }
+    let _ = writeln!(
+        o,
+        "| **total: capture -> playing** | **{}** | **{}** | **{}** | **{}** | {} | |",
+        ms(r.total.p50),
+        ms(r.total.p95),
+        ms(r.total.p99),
+        ms(r.total.mean),
+        r.total.n
+    );
+    let c = &r.consistency;
+    let _ = writeln!(
+        o,
+        "\nStages sum: p50s {:.0} ms vs total p50 {:.0} ms ({:.1} % apart); means {:.0} vs {:.0} ms ({:.1} %): {}.\n",
+        c.p50_sum_ms,
+        c.p50_total_ms,
+        c.p50_gap_pct,
+        c.mean_sum_ms,
+        c.mean_total_ms,
+        c.mean_gap_pct,
+        if c.within_5_pct {
+            "consistent within 5 %"
+        } else {
+            "NOT within 5 %"
+        }
+    );
+    let t = &r.capture_to_origin_ms;
+    let _ = writeln!(
+        o,
+        "Capture -> part available at the origin: p50 {} / p95 {} / p99 {} ms ({} parts); capture clock moved back {:.0} ms so that no part leaves the encoder before its media was captured.",
+        ms(t.p50),
+        ms(t.p95),
+        ms(t.p99),
+        t.n,
+        r.capture_clock_correction_ms
+    );
+    for (k, h) in &r.hop_ms {
+        let _ = writeln!(
+            o,
+            "Relay hop {k}: p50 {} / p95 {} / p99 {} ms.",
+            ms(h.p50),
+            ms(h.p95),
+            ms(h.p99)
+        );
+    }
+    let p = &r.payment;
+    let _ = writeln!(o, "\n## Payment overhead ({} mode)\n", p.mode);
+    let _ = writeln!(o, "| figure | value |\n|---|---|");
+    let rows = [
+        (
+            "payments in the window",
+            format!("{} of {} base units each", p.payments, p.amount_per_payment),
+        ),
+        (
+            "payment round trip (send -> FULFILL) p50/p95/p99",
+            format!(
+                "{} / {} / {} ms",
+                ms(p.rtt_ms.p50),
+                ms(p.rtt_ms.p95),
+                ms(p.rtt_ms.p99)
+            ),
+        ),
+        (
+            "send -> credited at the relay p50/p95/p99",
+            format!(
+                "{} / {} / {} ms",
+                ms(p.credit_ms.p50),
+                ms(p.credit_ms.p95),
+                ms(p.credit_ms.p99)
+            ),
+        ),
+        (
+            "bytes on the wire (BTP over WebSocket, both ways)",
+            format!(
+                "{} B = {:.0} B per payment",
+                p.wire_bytes, p.bytes_per_payment
+            ),
+        ),
+        (
+            "per chunk delivered",
+            format!(
+                "{:.0} B and {:.1} µs CPU per part ({} parts)",
+                p.bytes_per_part, p.cpu_us_per_part, p.parts_delivered
+            ),
+        ),
+        (
+            "CPU per payment (wallet side + relay side)",
+            format!(
+                "{:.0} µs ({:.3} s + {:.3} s)",
+                p.cpu_us_per_payment, p.cpu_wallet_s, p.cpu_edge_ilp_s
+            ),
+        ),
+        (
+            "per viewer-hour",
+            format!(
+                "{:.0} B, {:.3} core-s (larger side)",
+                p.bytes_per_viewer_hour, p.core_seconds_per_viewer_hour
+            ),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(o, "| {k} | {v} |");
+    }
+    let rc = &r.relay;
+    let _ = writeln!(o, "\n## Relay cost\n\n| figure | value |\n|---|---|");
+    let rows = [
+        (
+            "viewer-hours in the window",
+            format!("{:.4}", rc.viewer_hours),
+        ),
+        (
+            "edge relay CPU per viewer-hour (delivery)",
+            format!("{:.2} core-s", rc.edge_core_seconds_per_viewer_hour),
+        ),
+        (
+            "... with its ILP node (payments in)",
+            format!(
+                "{:.2} core-s",
+                rc.edge_with_payment_core_seconds_per_viewer_hour
+            ),
+        ),
+        (
+            "edge bytes served per viewer-hour",
+            format!(
+                "{:.0} B ({:.2} GB)",
+                rc.bytes_per_viewer_hour,
+                rc.bytes_per_viewer_hour / 1e9
+            ),
+        ),
+        (
+            "relay A (feeds the edges)",
+            format!(
+                "{:.2} CPU-s, {} B served",
+                rc.relay_a_cpu_s, rc.relay_a_bytes_served
+            ),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(o, "| {k} | {v} |");
+    }
+    let _ = writeln!(
+        o,
+        "\n## CPU seconds per agent in the window\n\n| agent | CPU s | share of window |\n|---|---|---|"
+    );
+    for (k, v) in &r.cpu_s {
+        let _ = writeln!(
+            o,
+            "| {k} | {v:.2} | {:.0} % of a core |",
+            v / r.options.duration_s * 100.0
+        );
+    }
+    let v = &r.viewers;
+    let _ = writeln!(
+        o,
+        "\nViewers: {} parts in the window, {} (part, viewer) pairs missed, {} play-out stalls ({:.0} ms in all), {} errors in the window ({} × 402){}.",
+        v.parts_in_window,
+        v.parts_missed,
+        v.stalls,
+        v.stalled_ms,
+        v.errors,
+        v.payment_required,
+        v.last_error
+            .as_ref()
+            .map(|e| format!("; last: {e}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(o, "\n## Not measured\n");
+    for n in &r.not_measured {
+        let _ = writeln!(o, "- {n}");
+    }
+    o
+}
+
+const BASE_MEASURED: &str = include_str!("../../../../examples/econ/measured.toml");
+
+fn figure(value: f64, source: String, command: &str) -> anyhow::Result<Figure> {
+    Ok(Figure {
+        value: Dec::from_f64(value).ok_or_else(|| anyhow::anyhow!("{value} is not a number"))?,
+        status: Status::Measured,
+        source,
+        command: Some(command.to_string()),
+    })
+}
+
+/// examples/econ/measured.toml with the relay and payment figures replaced by this run's.
+pub fn measured_toml(r: &NetworkReport) -> anyhow::Result<String> {
+    let mut m = Measured::parse("examples/econ/measured.toml", BASE_MEASURED)?;
+    let run = format!(
+        "tollcast bench network, {} paying viewers on {} edge relays for {:.0} s, {}, {} ms parts; {}",
+        r.options.viewers,
+        r.options.edges,
+        r.options.duration_s,
+        r.options.video,
+        r.options.part_ms,
+        r.machine.line()
+    );
+    let rc = &r.relay;
+    m.relay_core_seconds_per_viewer_hour = figure(
+        rc.edge_core_seconds_per_viewer_hour,
+        format!(
+            "{run}. Edge relays' threads (HTTP, hash + manifest checks, cache, credit check), CPU from /proc/self/task/*/schedstat, {:.3} s over {:.4} viewer-hours. Payment handling is counted separately below.",
+            rc.edge_cpu_s, rc.viewer_hours
+        ),
+        &r.command,
+    )?;
+    m.relay_bytes_per_viewer_hour = figure(
+        rc.bytes_per_viewer_hour.round(),
+        format!(
+            "{run}. Body bytes the edge relays served (relay metrics bytes_served), {} B over {:.4} viewer-hours; HTTP headers not included.",
+            rc.edge_bytes_served, rc.viewer_hours
+        ),
+        &r.command,
+    )?;
+    let p = &r.payment;
+    m.payment_bytes_per_viewer_hour = figure(
+        p.bytes_per_viewer_hour.round(),
+        format!(
+            "{run}. Bytes counted on the BTP link wallet node -> edge ILP node (WebSocket + BTP + ILP + STREAM, both directions, above TCP): {} B for {} payments of {} ms of service each.",
+            p.wire_bytes, p.payments, r.options.pay_every_ms
+        ),
+        &r.command,
+    )?;
+    m.payment_core_seconds_per_viewer_hour = figure(
+        p.core_seconds_per_viewer_hour,
+        format!(
+            "{run}. Larger of the two parties: wallet node + STREAM senders {:.3} s, edge ILP node + receiver + billing {:.3} s, over {:.4} viewer-hours.",
+            p.cpu_wallet_s, p.cpu_edge_ilp_s, rc.viewer_hours
+        ),
+        &r.command,
+    )?;
+    Ok(m.to_toml())
+}

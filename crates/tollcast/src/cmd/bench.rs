@@ -1,0 +1,122 @@
+//! `tollcast bench`: measurements that answer the brief. `network` runs a whole network
+//! (encoder, origin, relay tree, paying viewers) in this process for a set time and reports
+//! the latency budget per stage, payment overhead per chunk and relay cost per viewer-hour.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use crate::bench::{network, report};
+
+/// Measure tollcast on this machine.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand)]
+enum What {
+    /// Run encoder -> origin -> relay A -> edge relays -> paying viewers (credit mode) on
+    /// 127.0.0.1 and report the glass-to-glass latency budget by stage (p50/p95/p99), payment
+    /// overhead per chunk (bytes, CPU, latency), relay CPU and bytes per viewer-hour, CPU per
+    /// agent and the machine. Needs ffmpeg.
+    Network(NetworkArgs),
+}
+
+#[derive(clap::Args)]
+struct NetworkArgs {
+    /// Seconds measured (after a warm-up until every viewer plays).
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Paying viewers, spread over the edge relays.
+    #[arg(long, default_value_t = 8)]
+    viewers: usize,
+    /// Edge relays under relay A.
+    #[arg(long, default_value_t = 2)]
+    edges: usize,
+    /// LL-HLS part target in ms (200 or 500 to compare).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(100..=2000))]
+    parts_ms: u32,
+    /// Segment target in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    segment_s: f64,
+    /// Encoded picture size WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x720")]
+    size: String,
+    /// Frames per second of the encoder.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Video bitrate of the encoder, kbit/s.
+    #[arg(long, default_value_t = 3000)]
+    video_kbps: u32,
+    /// Credit mode price: base units (USD, scale 6) per second of viewing.
+    #[arg(long, default_value_t = 100)]
+    price_per_second: u64,
+    /// How often each viewer pays, in ms (each payment buys that much time).
+    #[arg(long, default_value_t = 1000)]
+    pay_every_ms: u64,
+    /// Write report.md, report.json and measured.toml (for `tollcast econ --measured`) here.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print the JSON report instead of the Markdown one.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(a: Args) -> anyhow::Result<()> {
+    match a.what {
+        What::Network(n) => network_cmd(n).await,
+    }
+}
+
+async fn network_cmd(a: NetworkArgs) -> anyhow::Result<()> {
+    let Some((w, h)) = a
+        .size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+    else {
+        bail!("--size `{}`: want WIDTHxHEIGHT, e.g. 1280x720", a.size);
+    };
+    if w < 16 || h < 16 || w % 2 == 1 || h % 2 == 1 {
+        bail!("--size {w}x{h}: width and height must be even and at least 16");
+    }
+    if a.duration == 0 || a.viewers == 0 || a.edges == 0 || a.fps == 0 || a.video_kbps == 0 {
+        bail!("--duration, --viewers, --edges, --fps and --video-kbps must be at least 1");
+    }
+    if a.pay_every_ms < 100 {
+        bail!("--pay-every-ms must be at least 100");
+    }
+    if a.segment_s.is_nan() || a.segment_s * 1000.0 < a.parts_ms as f64 {
+        bail!("--segment-s must be at least one part (--parts-ms)");
+    }
+    let opts = network::Options {
+        duration: Duration::from_secs(a.duration),
+        viewers: a.viewers,
+        edges: a.edges,
+        part_ms: a.parts_ms,
+        segment_s: a.segment_s,
+        width: w,
+        height: h,
+        fps: a.fps,
+        video_kbps: a.video_kbps,
+        price_per_second: a.price_per_second,
+        pay_every: Duration::from_millis(a.pay_every_ms),
+    };
+    eprintln!("running: {}", report::command_line(&opts));
+    let rep = network::run(opts).await?;
+    if let Some(out) = &a.out {
+        network::write_out(&rep, out)?;
+        eprintln!(
+            "wrote {0}/report.md, {0}/report.json, {0}/measured.toml",
+            out.display()
+        );
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        print!("{}", report::markdown(&rep));
+    }
+    Ok(())
+}
