@@ -1,6 +1,8 @@
 //! tollcast: the command-line entry point (CLI, config, web UI, demo orchestration).
 
 mod cmd;
+mod demo;
+mod web;
 
 use clap::{Parser, Subcommand};
 
@@ -24,7 +26,7 @@ enum Command {
     Node(cmd::node::Args),
     /// Show a running node's accounts and balances.
     Balance(cmd::balance::Args),
-    /// Decode STREAM (RFC 0029) packets given the connection's shared secret.
+    /// Go live (streamer agent: OBS/RTMP, SRT or test pattern -> LL-HLS, Nostr, wallet); `stream decode|encode`: STREAM packets.
     Stream(cmd::stream::Args),
     /// Convert JSON <-> TOON (spec v4.0 defaults) on stdin/stdout.
     Toon(cmd::toon::Args),
@@ -42,6 +44,8 @@ enum Command {
     Origin(cmd::origin::Args),
     /// Watch a stream: find it and its relays on Nostr, pay the best relay per second, serve a verified local player.
     Watch(cmd::watch::Args),
+    /// Start a whole network on this machine (streamer, relays, paying viewers) and open it in a browser.
+    Demo(cmd::demo::Args),
 }
 
 fn init_tracing(verbose: u8) {
@@ -76,6 +80,7 @@ async fn main() {
         Command::Econ(a) => cmd::econ::run(a).await,
         Command::Origin(a) => cmd::origin::run(a).await,
         Command::Watch(a) => cmd::watch::run(a).await,
+        Command::Demo(a) => cmd::demo::run(a).await,
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
