@@ -76,10 +76,12 @@ function render(d) {
   table($('totals'), ['role', 'total'], roles.map((r) => [esc(r), `<span data-role="${esc(r)}" data-units="${d.roles[r]}">${esc(units(d.roles[r], a.scale, a.code))}</span>`])
     .concat([['viewers paid', esc(units(-(d.roles.viewer || 0), a.scale, a.code))]]));
   const b = d.books;
+  // While money moves some packets are always in flight; only a settled mismatch is an error.
   $('books').innerHTML = b.balanced ? '<span class="ok">books balanced</span>: all ledgers sum to 0, every link booked on both sides'
-    : `<span class="bad">books not settled</span>: sum ${b.total}, in flight ${b.pending}${b.mismatched.length ? ', mismatched links ' + esc(b.mismatched.map((m) => m[0]).join(', ')) : ''}`;
+    : b.pending > 0 ? `settling: ${esc(units(b.pending, a.scale, a.code))} in flight (ledgers sum to ${esc(units(b.total, a.scale, a.code))} meanwhile)`
+    : `<span class="bad">books do not balance</span>: sum ${b.total}${b.mismatched.length ? ', mismatched links ' + esc(b.mismatched.map((m) => m[0]).join(', ')) : ''}`;
   chart(d);
-  table($('relays'), ['relay', 'upstream', 'price/s', 'viewers', 'served', 'cache hit rate', 'upstream fetches', '402s', 'earned'],
+  table($('relays'), ['relay', 'upstream', 'price/s', 'paying clients', 'served', 'cache hit rate', 'upstream fetches', '402s', 'earned'],
     d.relays.map((r) => [esc(r.name), esc(r.upstream || ''), esc(units(r.price_per_second, a.scale, a.code)), r.viewers,
       (r.bytes_served / 1e6).toFixed(1) + ' MB', r.hit_rate == null ? '–' : (100 * r.hit_rate).toFixed(1) + ' %',
       r.upstream_fetches ?? '–', r.payment_required ?? '–', esc(units(r.earned || 0, a.scale, a.code))]));

@@ -130,6 +130,8 @@ function measureLatency() {
   if (!d || v.paused || v.readyState < 2) return;
   const capture = d.getTime();
   showLatency(Date.now() - capture);
+  T.edgeLatency = hls.latency;
+  T.targetLatency = hls.targetLatency;
   if (performance.now() - lastReport > 2000) {
     lastReport = performance.now();
     fetch('/api/latency', { method: 'POST', headers: { 'content-type': 'application/json' },
@@ -147,7 +149,9 @@ function startPlayer() {
     banner('This browser cannot play LL-HLS through Media Source Extensions.');
     return;
   }
-  hls = new Hls({ lowLatencyMode: true, backBufferLength: 10, liveSyncDurationCount: 1,
+  // Low-latency mode plays PART-HOLD-BACK behind the live edge; catching up at up to 1.5x
+  // brings the player back there after a stall instead of staying behind for good.
+  hls = new Hls({ lowLatencyMode: true, backBufferLength: 10, maxLiveSyncPlaybackRate: 1.5,
     manifestLoadingMaxRetry: 1000, levelLoadingMaxRetry: 1000, fragLoadingMaxRetry: 10 });
   window.hls = hls;
   hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {

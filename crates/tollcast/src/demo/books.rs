@@ -11,7 +11,7 @@ use tollcast_net::connector::AccountsView;
 use super::http::Http;
 
 /// A node whose ledger the demo reads.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct LedgerSource {
     /// Account id at the hub (None for the hub itself).
     pub id: Option<String>,

@@ -131,6 +131,8 @@ pub struct Demo {
     pub page: SimViewer,
     pub page_keys: Keys,
     pub viewers: Vec<SimViewer>,
+    /// Wallets of relays paying their parent relay (not viewers).
+    pub payers: Vec<SimViewer>,
     pub ledgers: Vec<LedgerSource>,
     pub nostr: RelayClient,
     pub series: Mutex<VecDeque<Point>>,
@@ -168,6 +170,11 @@ impl Demo {
     /// All viewers the demo drives (the page's wallet first).
     pub fn all_viewers(&self) -> impl Iterator<Item = &SimViewer> {
         std::iter::once(&self.page).chain(self.viewers.iter())
+    }
+
+    /// Every wallet paying a relay: viewers and relays paying their parent.
+    pub fn all_wallets(&self) -> impl Iterator<Item = &SimViewer> {
+        self.all_viewers().chain(self.payers.iter())
     }
 
     /// Latency samples of every simulated viewer, sorted.
@@ -563,7 +570,6 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         let r = if i % 3 == 2 { &relays[0] } else { &relays[1] };
         sim.push(SimViewer::start(dir, m, hub_port, r.choice(), true).await?);
     }
-    sim.push(upstream_payer);
 
     let mut ledgers = vec![LedgerSource {
         id: None,
@@ -582,7 +588,10 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             url: r.node_url.clone(),
         });
     }
-    for v in std::iter::once(&page_viewer).chain(sim.iter()) {
+    for v in std::iter::once(&page_viewer)
+        .chain(sim.iter())
+        .chain(std::iter::once(&upstream_payer))
+    {
         ledgers.push(LedgerSource {
             id: Some(v.id.clone()),
             // A relay's upstream wallet is the relay's cost, not a viewer's.
@@ -662,6 +671,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         page: page_viewer,
         page_keys,
         viewers: sim,
+        payers: vec![upstream_payer],
         ledgers,
         nostr,
         series: Mutex::new(VecDeque::new()),
@@ -744,6 +754,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             "creator": creator_url,
             "stream": demo.stream.address,
             "relays": demo.relays,
+            "ledgers": demo.ledgers,
         })
     );
     match o.duration {
@@ -785,7 +796,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
 
 fn status_line(d: &Demo) -> String {
     let parts: u64 = d.viewers.iter().map(|v| v.stats.parts.load(Relaxed)).sum();
-    let paid: u64 = d.all_viewers().map(|v| v.stats.paid.load(Relaxed)).sum();
+    let paid: u64 = d.all_wallets().map(|v| v.stats.paid.load(Relaxed)).sum();
     let lat = d.latency_samples();
     let b = d.books.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let earned = b
@@ -799,8 +810,11 @@ fn status_line(d: &Demo) -> String {
             )
         })
         .unwrap_or_default();
+    // The page's wallet keeps its error for /api/status; the others report it once here.
     let errs: Vec<String> = d
-        .all_viewers()
+        .viewers
+        .iter()
+        .chain(d.payers.iter())
         .filter_map(|v| {
             v.stats
                 .last_error
@@ -826,7 +840,7 @@ fn status_line(d: &Demo) -> String {
 
 async fn summary(d: &Demo) -> anyhow::Result<()> {
     // Stop paying and fetching, then let in-flight packets settle before reading ledgers.
-    for v in d.all_viewers() {
+    for v in d.all_wallets() {
         v.switch_off().await;
     }
     let mut books = None;
@@ -845,11 +859,11 @@ async fn summary(d: &Demo) -> anyhow::Result<()> {
     let parts: u64 = d.viewers.iter().map(|v| v.stats.parts.load(Relaxed)).sum();
     let bytes: u64 = d.viewers.iter().map(|v| v.stats.bytes.load(Relaxed)).sum();
     let payments: u64 = d
-        .all_viewers()
+        .all_wallets()
         .map(|v| v.stats.payments.load(Relaxed))
         .sum();
     let payment_errors: u64 = d
-        .all_viewers()
+        .all_wallets()
         .map(|v| v.stats.payment_errors.load(Relaxed))
         .sum();
     let refused: u64 = d

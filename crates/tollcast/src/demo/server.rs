@@ -78,9 +78,8 @@ async fn dashboard(State(d): S) -> Json<Value> {
         .iter()
         .map(|r| {
             let c = counters.get(&r.name).cloned().unwrap_or_default();
-            let viewers = d.all_viewers().filter(|v| v.relay().name == r.name).count()
-                // relay-b pulls from relay-a as a paying viewer too.
-                + usize::from(r.name == "relay-a");
+            // Paying clients: viewers and child relays (relay-b pays relay-a).
+            let viewers = d.all_wallets().filter(|v| v.relay().name == r.name).count();
             let hit_rate = match (c.cache_hits, c.upstream_fetches) {
                 (Some(h), Some(f)) if h + f > 0 => Some(h as f64 / (h + f) as f64),
                 _ => None,
