@@ -281,6 +281,10 @@ async fn watch_finds_pays_and_serves_a_stream() {
         paid,
         "the bank passed it all to the relay"
     );
+    // The player page is served beside the API.
+    let (code, page) = http_get(&listen, "/").await;
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&page).contains("/web/hls.min.js"));
     let (_, m) = http_get(&listen, "/metrics").await;
     assert!(String::from_utf8_lossy(&m).contains("tollcast_viewer_parts_verified_total"));
     watch.kill().await.unwrap();

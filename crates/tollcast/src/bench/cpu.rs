@@ -103,7 +103,8 @@ mod tests {
                 let start = own();
                 let t = std::time::Instant::now();
                 let mut x = 0u64;
-                while own() < start + 30_000_000 && t.elapsed() < std::time::Duration::from_secs(20) {
+                while own() < start + 30_000_000 && t.elapsed() < std::time::Duration::from_secs(20)
+                {
                     for _ in 0..10_000 {
                         x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
                     }
@@ -113,7 +114,11 @@ mod tests {
             .unwrap();
         let (_, ns) = h.join().unwrap();
         assert!(ns >= 30_000_000, "30 ms of CPU shows as {ns} ns");
-        assert!(self_ns() + 20_000_000 >= ns, "process total {} < thread {ns}", self_ns());
+        assert!(
+            self_ns() + 20_000_000 >= ns,
+            "process total {} < thread {ns}",
+            self_ns()
+        );
         assert_eq!(prefix_ns(&threads_by_name(), "no-such-thread"), 0);
     }
 }

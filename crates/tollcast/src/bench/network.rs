@@ -388,10 +388,7 @@ async fn player(
         let text = match c.get(&path).await {
             Ok((200, body)) => String::from_utf8_lossy(&body).into_owned(),
             Ok((s, body)) => {
-                fail(
-                    &log,
-                    format!("{s} {}", String::from_utf8_lossy(&body)),
-                );
+                fail(&log, format!("{s} {}", String::from_utf8_lossy(&body)));
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -421,10 +418,7 @@ async fn player(
                         .recv
                         .insert(p.hash.clone(), t);
                 }
-                Ok((s, body)) => fail(
-                    &log,
-                    format!("{s} {}", String::from_utf8_lossy(&body)),
-                ),
+                Ok((s, body)) => fail(&log, format!("{s} {}", String::from_utf8_lossy(&body))),
                 Err(e) => fail(&log, e.to_string()),
             }
         }

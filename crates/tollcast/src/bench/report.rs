@@ -181,7 +181,8 @@ fn play_out<'a>(
         let Some(&got) = recv.get(h.as_str()) else {
             continue;
         };
-        let l = *offset.get_or_insert(got - (p.capture_ms + p.duration_s * 1000.0) + hold_s * 1000.0);
+        let l =
+            *offset.get_or_insert(got - (p.capture_ms + p.duration_s * 1000.0) + hold_s * 1000.0);
         let due = p.capture_ms + l;
         let at = if got > due {
             if window(got) {

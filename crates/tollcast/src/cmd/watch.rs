@@ -71,10 +71,10 @@ pub struct Args {
     pub status_every: u64,
 }
 
-/// The pages (`/`, `/dashboard`, `/web/*`): H4's router goes here, merged beside the viewer's
-/// routes (`crate::web::web_router()`, which uses none of the viewer's paths).
+/// The pages (`/` viewer page, `/dashboard`, `/web/*`), merged beside the viewer's routes
+/// (they share no path).
 fn pages() -> axum::Router {
-    axum::Router::new()
+    crate::web::web_router()
 }
 
 fn units(amount: i128, scale: u8) -> String {
