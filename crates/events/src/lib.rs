@@ -42,6 +42,7 @@ pub mod live;
 pub mod manifest;
 pub mod moderation;
 pub mod offer;
+pub mod split;
 pub mod tags;
 pub mod toon;
 pub mod vod;

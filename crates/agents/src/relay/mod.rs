@@ -18,6 +18,7 @@ pub mod billing_store;
 pub mod http;
 pub mod manifests;
 pub mod native;
+pub mod splits;
 pub mod nostr;
 pub mod offer;
 pub mod upstream;
