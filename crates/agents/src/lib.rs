@@ -4,6 +4,7 @@
 //! - [`relay`]: the CDN edge (verified, cached, coalesced LL-HLS fan-out; credit-mode billing).
 
 pub mod discovery;
+pub mod recorder;
 pub mod relay;
 pub mod streamer;
 pub mod viewer;

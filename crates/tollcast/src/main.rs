@@ -38,6 +38,8 @@ enum Command {
     Relay(cmd::relay::Args),
     /// List live streams from your follow graph (1st/2nd degree), by tag, ranked locally.
     Discover(cmd::discover::Args),
+    /// Record a live stream into a verified, content-addressed HLS VOD + NIP-71 event; serve it.
+    Record(cmd::record::Args),
     /// Economic model: per-role revenue, cost, margin, break-even, creator share vs Twitch/YouTube.
     Econ(cmd::econ::Args),
     /// Run a live LL-HLS origin: ingest (synthetic/RTMP/SRT) -> CMAF parts -> chunk store -> HTTP.
@@ -77,6 +79,7 @@ async fn main() {
         Command::Pay(a) => cmd::pay::run(a).await,
         Command::Relay(a) => cmd::relay::run(a).await,
         Command::Discover(a) => cmd::discover::run(a).await,
+        Command::Record(a) => cmd::record::run(a).await,
         Command::Econ(a) => cmd::econ::run(a).await,
         Command::Origin(a) => cmd::origin::run(a).await,
         Command::Watch(a) => cmd::watch::run(a).await,

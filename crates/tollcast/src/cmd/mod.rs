@@ -11,6 +11,7 @@ pub mod ilp;
 pub mod node;
 pub mod origin;
 pub mod pay;
+pub mod record;
 pub mod relay;
 pub mod stream;
 pub mod toon;
