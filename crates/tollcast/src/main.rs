@@ -1,5 +1,6 @@
 //! tollcast: the command-line entry point (CLI, config, web UI, demo orchestration).
 
+mod bench;
 mod cmd;
 mod demo;
 mod web;
@@ -48,6 +49,8 @@ enum Command {
     Watch(cmd::watch::Args),
     /// Start a whole network on this machine (streamer, relays, paying viewers) and open it in a browser.
     Demo(cmd::demo::Args),
+    /// Measure a whole network on this machine: latency budget by stage, payment overhead, relay cost.
+    Bench(cmd::bench::Args),
 }
 
 fn init_tracing(verbose: u8) {
@@ -84,6 +87,7 @@ async fn main() {
         Command::Origin(a) => cmd::origin::run(a).await,
         Command::Watch(a) => cmd::watch::run(a).await,
         Command::Demo(a) => cmd::demo::run(a).await,
+        Command::Bench(a) => cmd::bench::run(a).await,
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,6 +1,7 @@
 //! One module per top-level subcommand; each exposes `Args` (clap) and `run`.
 
 pub mod balance;
+pub mod bench;
 pub mod demo;
 pub mod discover;
 pub mod econ;
