@@ -7,4 +7,5 @@ pub mod discovery;
 pub mod recorder;
 pub mod relay;
 pub mod streamer;
+pub mod verifier;
 pub mod viewer;

@@ -103,3 +103,49 @@ impl TranscodeHook {
         }
     }
 }
+
+/// Follow verifiers' reports about this stream's transcoders on `client` and move the job on
+/// each valid one: only reports signed by a key in `verifiers` count (anyone can publish a
+/// kind-1984 event; the streamer acts on the verifiers it trusts).
+pub async fn follow_reports(
+    client: &tollcast_net::nostr_relay::client::RelayClient,
+    stream: tollcast_events::StreamAddress,
+    verifiers: Vec<PublicKey>,
+    hook: TranscodeHook,
+) -> Result<tokio::task::JoinHandle<()>, tollcast_net::nostr_relay::client::ClientError> {
+    use crate::verifier::report::{KIND_REPORT, TranscodeReport};
+    use tollcast_events::nostr::prelude::{Filter, Kind, SingleLetterTag, Timestamp};
+    use tollcast_net::nostr_relay::client::SubItem;
+    let filter = Filter::new()
+        .kind(Kind::from(KIND_REPORT))
+        .authors(verifiers.clone())
+        .custom_tag(SingleLetterTag::LOWERCASE_A, stream.to_string())
+        .since(Timestamp::from_secs(
+            Timestamp::now().as_secs().saturating_sub(600),
+        ));
+    let mut sub = client.subscribe(vec![filter]).await?;
+    Ok(tokio::spawn(async move {
+        while let Some(item) = sub.recv().await {
+            let SubItem::Event(ev) = item else { continue };
+            if !verifiers.contains(&ev.pubkey) {
+                continue;
+            }
+            let Ok(r) = TranscodeReport::from_event(&ev) else {
+                continue;
+            };
+            if r.stream != stream {
+                continue;
+            }
+            let req = ReplaceRequest {
+                transcoder: r.transcoder,
+                reason: format!("verifier {}: {}", ev.pubkey, r.content),
+                report: Some(ev.id),
+            };
+            match hook.replace(req).await {
+                Ok(Some(new)) => tracing::info!("transcoding job moved: {new}"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("moving the transcoding job failed: {e}"),
+            }
+        }
+    }))
+}
