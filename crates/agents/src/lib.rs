@@ -3,9 +3,11 @@
 //!
 //! - [`relay`]: the CDN edge (verified, cached, coalesced LL-HLS fan-out; credit-mode billing).
 
+pub mod chat;
 pub mod discovery;
 pub mod recorder;
 pub mod relay;
 pub mod streamer;
+pub mod tips;
 pub mod verifier;
 pub mod viewer;

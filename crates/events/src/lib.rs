@@ -26,6 +26,11 @@
 //! | 31312 | **relay offer** (tollcast, addressable) | [`offer`] | empty | `d` = stream address or `*`; `a`? stream address; `price`+ `[price, "minute" or "gb", amount, asset, scale]` (≤ 1 per unit; gb = 10^9 bytes); `ilp` ILP address; `spsp`* SPSP endpoints; `url`? LL-HLS base URL; `upstream`? origin URL or upstream relay pubkey; `load`? `[load, viewers, capacity]`; `expiration`? (NIP-40, unix s) |
 //! | 1984 | report (NIP-56) | [`moderation`] | free text | `p` `[p, pubkey, type]`; `e`? `[e, id, type]`; type ∈ nudity, malware, profanity, illegal, spam, impersonation, other |
 //! | 1985 | takedown vote (NIP-32 label) | [`moderation`] | reason | `L` `tollcast.moderation`; `l` `[l, "takedown" or "keep", "tollcast.moderation"]`; `a` stream address; `e`? target event |
+//! | 7 | reaction (NIP-25) to a chat line | [`reaction`] | `+`, `-` or emoji | `e` target; `p` its author; `a` stream address; `k` target kind |
+//! | 9736 | **tip request** (tollcast, like NIP-57 9734; sent to the receiving agent, not published) | [`tip`] | tip message | `p` creator; `a` stream address; `amount` price; `relays`? |
+//! | 9737 | **tip receipt** (tollcast, like NIP-57 9735; signed by the creator's receiving agent) | [`tip`] | tip message | `p` creator; `P` payer; `a`; `e` request id; `amount` delivered (receiver's asset); `ilp` receiving address; `stream_receipt` RFC 0039 receipt hex; `description` request JSON |
+//! | 1985 | takedown proposal / appeal / relay notice (NIP-32 labels) | [`moderation`] | case / argument / JSON reason | `L` `tollcast.moderation`; `l` `proposal`, `appeal`, `taken-down` or `restored`; `a` stream; proposal: `threshold`, `p`* panel; notice: `p`* deciding moderators |
+//! | 10000 / 30000 | mute list / per-stream block set (NIP-51) | [`moderation`] | empty | `p`* pubkeys; `word`* lower-case words; 30000: `d` = `block:<stream address>` |
 //!
 //! Kinds 31311/31312 are tollcast's own: addressable (relays keep the newest per author and
 //! `d`), not used by any NIP or by the DVM registry at the time of writing.
@@ -42,8 +47,10 @@ pub mod live;
 pub mod manifest;
 pub mod moderation;
 pub mod offer;
+pub mod reaction;
 pub mod split;
 pub mod tags;
+pub mod tip;
 pub mod toon;
 pub mod vod;
 
