@@ -77,6 +77,27 @@ async fn discovers_pays_cheapest_relay_and_serves_verified_parts() {
     assert!(s["viewer"]["npub"].as_str().unwrap().starts_with("npub1"));
 
     let n = play_parts(&v, m.rig.origin_addr, 6).await;
+    // Preload-hint positions resolve through the signed manifests.
+    let signed = m.rig.wait_manifests(2).await;
+    let seg = signed.last().unwrap();
+    let r = get(
+        v.addr,
+        &format!("/live/{}/hint/{}.1.m4s", seg.rendition, seg.msn),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(sha256_hex(&r.body), seg.parts[1].hash);
+    let r = get(
+        v.addr,
+        &format!(
+            "/live/{}/hint/{}.{}.m4s",
+            seg.rendition,
+            seg.msn,
+            seg.parts.len()
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 404, "past the segment's last part");
     let s = wait_state(&v, "playing", Duration::from_secs(5)).await;
     assert!(s["parts"]["verified"].as_u64().unwrap() >= n as u64);
     assert_eq!(s["parts"]["rejected"], 0);

@@ -18,7 +18,7 @@ use tollcast_events::manifest::KIND_SEGMENT_MANIFEST;
 use tollcast_events::nostr::nips::nip19::ToBech32;
 use tollcast_events::nostr::prelude::{Filter, Keys, Kind, PublicKey, Timestamp};
 use tollcast_media::manifest::SegmentManifest;
-use tollcast_media::store::{ChunkStore, sha256_hex};
+use tollcast_media::store::ChunkStore;
 use tollcast_net::nostr_relay::pool::{PoolItem, RelayPool};
 
 use super::choice::{self, Candidate};
@@ -45,6 +45,9 @@ struct Slot {
 struct Captures {
     at: HashMap<String, i64>,
     order: VecDeque<String>,
+    /// (rendition, msn) -> part hashes in order, from signed manifests (hint positions).
+    positions: HashMap<(String, u64), Vec<String>>,
+    position_order: VecDeque<(String, u64)>,
 }
 
 struct Latency {
@@ -63,6 +66,8 @@ struct Inner {
     pool: RelayPool,
     book: Arc<ManifestBook>,
     captures: Mutex<Captures>,
+    /// Bumped whenever a signed manifest arrives.
+    manifests_seen: tokio::sync::watch::Sender<u64>,
     store: ChunkStore,
     wallet: Arc<Wallet>,
     slots: Mutex<Vec<Slot>>,
@@ -99,7 +104,6 @@ fn unix_ms() -> i64 {
 /// What the player asked for.
 enum Want<'a> {
     Chunk(&'a str),
-    Hint(&'a str, &'a str),
     Playlist(&'a str),
 }
 
@@ -179,6 +183,7 @@ impl Viewer {
                 pool,
                 book,
                 captures: Mutex::new(Captures::default()),
+                manifests_seen: tokio::sync::watch::channel(0).0,
                 store,
                 wallet,
                 slots: Mutex::new(Vec::new()),
@@ -288,6 +293,7 @@ impl Viewer {
                     Ok(Accepted::New { .. }) => {
                         if let Ok((m, _, _)) = SegmentManifest::from_event(&event) {
                             record_captures(&inner, &m);
+                            inner.manifests_seen.send_modify(|n| *n += 1);
                         }
                     }
                     Ok(Accepted::Duplicate) => {}
@@ -700,15 +706,7 @@ impl Viewer {
         *Self::lock(&self.inner.last_request) = Instant::now();
     }
 
-    fn note_part(&self, bytes: &Bytes, hash: Option<&str>) {
-        let owned;
-        let hash = match hash {
-            Some(h) => h,
-            None => {
-                owned = sha256_hex(bytes);
-                &owned
-            }
-        };
+    fn note_part(&self, bytes: &Bytes, hash: &str) {
         self.inner.verified.fetch_add(1, Ordering::Relaxed);
         self.inner
             .bytes_served
@@ -827,7 +825,6 @@ impl Viewer {
             };
             let res = match want {
                 Want::Chunk(h) => relay.chunk(h).await.map(Got::Bytes),
-                Want::Hint(r, f) => relay.hinted_part(r, f).await.map(Got::Bytes),
                 Want::Playlist(p) => match relay.playlist(p).await {
                     Ok(r) if r.status.is_success() => Ok(Got::Playlist(r)),
                     Ok(r) => Err(RelayError::UpstreamStatus {
@@ -839,10 +836,8 @@ impl Viewer {
             };
             let e = match res {
                 Ok(g) => {
-                    match (&g, &want) {
-                        (Got::Bytes(b), Want::Chunk(h)) => self.note_part(b, Some(h)),
-                        (Got::Bytes(b), _) => self.note_part(b, None),
-                        _ => {}
+                    if let (Got::Bytes(b), Want::Chunk(h)) = (&g, &want) {
+                        self.note_part(b, h);
                     }
                     return Ok(g);
                 }
@@ -880,12 +875,45 @@ impl Viewer {
         }
     }
 
-    /// A verified preload-hinted part.
+    /// A preload-hinted part (`{msn}.{part}.m4s` of `rendition`): the signed manifest of that
+    /// segment says which hash sits at that position, then the part is fetched by hash like
+    /// any other, so a relay cannot slip unsigned bytes in through a position. (A part is never
+    /// served before its manifest is signed anyway: waiting here costs nothing.)
     pub async fn hinted_part(&self, rendition: &str, file: &str) -> Result<Bytes, ViewerError> {
-        match self.fetch(Want::Hint(rendition, file)).await? {
-            Got::Bytes(b) => Ok(b),
-            Got::Playlist(_) => Err(ViewerError::Upstream("unexpected playlist".into())),
-        }
+        self.note_request();
+        let (msn, idx) = file
+            .strip_suffix(".m4s")
+            .and_then(|s| s.split_once('.'))
+            .and_then(|(m, p)| Some((m.parse::<u64>().ok()?, p.parse::<usize>().ok()?)))
+            .ok_or_else(|| ViewerError::Target("hint file must be {msn}.{part}.m4s".into()))?;
+        let key = (rendition.to_string(), msn);
+        let mut rx = self.inner.manifests_seen.subscribe();
+        let wait = Duration::from_millis(self.inner.cfg.manifest_wait_ms);
+        let deadline = Instant::now() + wait;
+        let hash = loop {
+            let found = Self::lock(&self.inner.captures)
+                .positions
+                .get(&key)
+                .map(|parts| parts.get(idx).cloned());
+            match found {
+                Some(Some(h)) => break h,
+                Some(None) => {
+                    return Err(ViewerError::NotFound(format!(
+                        "segment {msn} of {rendition} closed without part {idx}"
+                    )));
+                }
+                None => {}
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return Err(ViewerError::Upstream(format!(
+                    "no signed manifest for segment {msn} of {rendition} within {wait:?}"
+                )));
+            }
+        };
+        self.chunk(&hash).await
     }
 
     /// A playlist from the current relay (blocking reloads passed through).
@@ -995,6 +1023,16 @@ fn record_captures(inner: &Inner, m: &SegmentManifest) {
     while c.order.len() > CAPTURES {
         if let Some(old) = c.order.pop_front() {
             c.at.remove(&old);
+        }
+    }
+    let key = (m.rendition.clone(), m.msn);
+    let hashes = m.parts.iter().map(|p| p.hash.clone()).collect();
+    if c.positions.insert(key.clone(), hashes).is_none() {
+        c.position_order.push_back(key);
+    }
+    while c.position_order.len() > CAPTURES / 8 {
+        if let Some(old) = c.position_order.pop_front() {
+            c.positions.remove(&old);
         }
     }
 }
