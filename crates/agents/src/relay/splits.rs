@@ -359,11 +359,17 @@ impl Splitter {
         }
     }
 
-    /// Books what a connection received given its running total (each unit once).
-    pub fn book_connection_total(&self, tag: Option<&str>, connection: Arc<str>, total: u64) {
+    /// Books a packet of `amount` that brought `connection` to `total`: each unit once, and
+    /// units of packets whose events were missed (lagging subscriber) with the next one. The
+    /// first event of a connection seen by this splitter books its own amount only (earlier
+    /// packets were booked by an earlier splitter, or are not this splitter's business).
+    pub fn book_packet(&self, tag: Option<&str>, connection: Arc<str>, amount: u64, total: u64) {
         let delta = {
             let mut st = self.lock();
-            let seen = st.connections.entry(connection).or_insert(0);
+            let seen = st
+                .connections
+                .entry(connection)
+                .or_insert(total.saturating_sub(amount));
             let d = total.saturating_sub(*seen);
             *seen = (*seen).max(total);
             d
@@ -387,11 +393,10 @@ impl Splitter {
                         Ok(ReceiverEvent::Money {
                             connection,
                             tag,
+                            amount,
                             connection_total,
                             ..
-                        }) => {
-                            me.book_connection_total(tag.as_deref(), connection, connection_total)
-                        }
+                        }) => me.book_packet(tag.as_deref(), connection, amount, connection_total),
                         Ok(_) => {}
                         Err(RecvError::Lagged(n)) => {
                             tracing::warn!("splits missed {n} STREAM events; totals catch up")
@@ -618,13 +623,15 @@ mod tests {
             let s = Splitter::open(cfg(), &path).unwrap();
             s.book(Some("alice"), 1_001);
             s.book(Some("relay-child"), 500);
-            s.book_connection_total(Some("bob"), Arc::from("c1"), 300);
-            s.book_connection_total(Some("bob"), Arc::from("c1"), 300);
-            s.book_connection_total(Some("bob"), Arc::from("c1"), 350);
+            // First event seen on c1 (after 200 booked elsewhere), a duplicate, then an event
+            // whose predecessor was missed: 100 + 25 + 25 booked.
+            s.book_packet(Some("bob"), Arc::from("c1"), 100, 300);
+            s.book_packet(Some("bob"), Arc::from("c1"), 100, 300);
+            s.book_packet(Some("bob"), Arc::from("c1"), 25, 350);
             s.persist().unwrap();
             let b = s.books();
             b.check().unwrap();
-            assert_eq!((b.received, b.kept), (1_351, 500));
+            assert_eq!((b.received, b.kept), (1_151, 500));
             assert_eq!(b.owed(), b.payees.iter().map(|p| p.target).sum::<u128>());
             // Simulate a crash in the middle of a payout: intent written, nothing confirmed.
             s.lock()
@@ -638,7 +645,7 @@ mod tests {
         let s = Splitter::open(cfg(), &path).unwrap();
         let b = s.books();
         b.check().unwrap();
-        assert_eq!((b.received, b.kept), (1_351, 500));
+        assert_eq!((b.received, b.kept), (1_151, 500));
         assert_eq!(b.payees.iter().map(|p| p.in_flight).sum::<u128>(), 0);
         assert_eq!(b.owed(), b.payees.iter().map(|p| p.target).sum::<u128>());
     }
