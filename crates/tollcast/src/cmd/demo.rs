@@ -50,6 +50,11 @@ pub struct Args {
     /// Hub connector fee, basis points of each packet.
     #[arg(long, default_value_t = 10)]
     pub fee_bp: u32,
+    /// How the browser page gets the stream: `viewer` (through the viewer agent, `tollcast
+    /// watch`: it picks and pays a relay and verifies every part) or `relay` (straight from
+    /// relay-b, paid by the demo's page wallet; the relay verifies every part too).
+    #[arg(long, default_value = "viewer", value_parser = ["viewer", "relay"])]
+    pub page_via: String,
     /// Title of the stream.
     #[arg(long, default_value = "tollcast demo: live test pattern")]
     pub title: String,
@@ -80,6 +85,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         wallet: a.wallet,
         fee_basis_points: a.fee_bp,
         title: a.title,
+        page_via_viewer: a.page_via == "viewer",
     })
     .await
 }

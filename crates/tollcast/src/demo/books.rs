@@ -17,8 +17,9 @@ pub struct LedgerSource {
     pub id: Option<String>,
     /// Role shown in the summary: hub, relay, creator, viewer, ...
     pub role: String,
-    /// http://127.0.0.1:PORT of the node.
-    pub url: String,
+    /// http://127.0.0.1:PORT of the node; None when its ledger is not served (a wallet
+    /// inside another agent, e.g. `tollcast watch`): the hub's side of the link stands in.
+    pub url: Option<String>,
 }
 
 /// One party's position.
@@ -69,13 +70,44 @@ async fn view(http: &Http, url: &str) -> anyhow::Result<AccountsView> {
 pub async fn read(http: &Http, sources: &[LedgerSource]) -> anyhow::Result<Books> {
     let mut views = Vec::new();
     for s in sources {
-        views.push((s, view(http, &s.url).await?));
+        if let Some(url) = &s.url {
+            views.push((s, view(http, url).await?));
+        }
     }
     let hub = views
         .iter()
         .find(|(s, _)| s.id.is_none())
         .map(|(_, v)| v.clone())
         .ok_or_else(|| anyhow::anyhow!("no hub ledger"))?;
+    // Members whose ledger is not served: mirror the hub's side (their books hold the
+    // opposite of what the hub booked with them).
+    for s in sources.iter().filter(|s| s.url.is_none()) {
+        let Some(id) = &s.id else { continue };
+        let hub_side = hub
+            .accounts
+            .iter()
+            .find(|a| &a.id == id)
+            .map(|a| a.balance)
+            .unwrap_or(0);
+        views.push((
+            s,
+            AccountsView {
+                address: id.clone(),
+                accounts: hub
+                    .accounts
+                    .iter()
+                    .filter(|a| &a.id == id)
+                    .map(|a| tollcast_net::connector::AccountView {
+                        id: "hub".into(),
+                        balance: -hub_side,
+                        pending_incoming: 0,
+                        pending_outgoing: 0,
+                        ..a.clone()
+                    })
+                    .collect(),
+            },
+        ));
+    }
     let mut parties = Vec::new();
     let mut total = 0i128;
     let mut pending = 0i128;

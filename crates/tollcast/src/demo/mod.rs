@@ -59,6 +59,9 @@ pub struct Options {
     pub wallet: u64,
     pub fee_basis_points: u32,
     pub title: String,
+    /// Serve the page through the viewer agent (`tollcast watch`, verified parts, failover)
+    /// or straight from the relay the page's own wallet pays.
+    pub page_via_viewer: bool,
 }
 
 /// An agent as the page and dashboard list it.
@@ -130,6 +133,9 @@ pub struct Demo {
     pub agents: Vec<AgentInfo>,
     pub page: SimViewer,
     pub page_keys: Keys,
+    /// The viewer agent's base URL (`tollcast watch`), when it runs: the page's API and
+    /// LL-HLS are proxied to it.
+    pub watch: Option<String>,
     pub viewers: Vec<SimViewer>,
     /// Wallets of relays paying their parent relay (not viewers).
     pub payers: Vec<SimViewer>,
@@ -344,6 +350,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
     let relay_b_up = Member::new("relay-b-upstream", o.wallet);
     let creator = Member::new("creator", 0);
     let page = Member::new("page-viewer", o.wallet);
+    let watcher = Member::new("watch-viewer", o.wallet);
     let sims: Vec<Member> = (1..=o.viewers)
         .map(|i| Member::new(&format!("viewer-{i}"), o.wallet))
         .collect();
@@ -353,6 +360,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         relay_b_up.clone(),
         creator.clone(),
         page.clone(),
+        watcher.clone(),
     ];
     members.extend(sims.iter().cloned());
 
@@ -563,8 +571,65 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
 
     // 5. Wallets: the page's viewer and the simulated viewers (two on the edge for one on the
     // parent), each paying its relay every second.
+    // 5. The viewer agent (`tollcast watch`) the page talks to: it finds the stream and the
+    // relays' offers on Nostr, pays the best relay from its wallet at the hub and verifies
+    // every part. Without it (it failed to start) the page is served by this process through
+    // its own paying wallet.
+    let page_keys = Keys::generate();
+    let watch = if !o.page_via_viewer {
+        None
+    } else {
+        match start(
+            agents,
+            o,
+            dir,
+            "viewer",
+            vec![
+                s("watch"),
+                stream.to_string(),
+                s("--nostr"),
+                nostr_url.clone(),
+                s("--node"),
+                watcher.btp_url(hub_port),
+                s("--wallet-account"),
+                watcher.id.clone(),
+                s("--listen"),
+                s("127.0.0.1:0"),
+                s("--data-dir"),
+                dir.join("viewer").display().to_string(),
+            ],
+            vec!["player: "],
+            vec![(
+                s("TOLLCAST_SECRET_KEY"),
+                page_keys.secret_key().to_secret_hex(),
+            )],
+        )
+        .await
+        {
+            Ok(i) => {
+                let out = agents[i].out.lock().unwrap_or_else(|e| e.into_inner());
+                out.value("player")
+                    .map(|p| p.trim_end_matches('/').to_string())
+            }
+            Err(e) => {
+                status(&format!(
+                    "the viewer agent did not start; the page is served by the demo itself: {e:#}"
+                ));
+                None
+            }
+        }
+    };
+
     status("funding viewer wallets and starting to pay the relays…");
-    let page_viewer = SimViewer::start(dir, &page, hub_port, relays[1].choice(), false).await?;
+    let page_viewer = SimViewer::start_with(
+        dir,
+        &page,
+        hub_port,
+        relays[1].choice(),
+        false,
+        watch.is_none(),
+    )
+    .await?;
     let mut sim = Vec::new();
     for (i, m) in sims.iter().enumerate() {
         let r = if i % 3 == 2 { &relays[0] } else { &relays[1] };
@@ -574,18 +639,26 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
     let mut ledgers = vec![LedgerSource {
         id: None,
         role: s("hub"),
-        url: hub_url.clone(),
+        url: Some(hub_url.clone()),
     }];
     ledgers.push(LedgerSource {
         id: Some(creator.id.clone()),
         role: s("creator"),
-        url: creator_url.clone(),
+        url: Some(creator_url.clone()),
     });
     for r in &relays {
         ledgers.push(LedgerSource {
             id: Some(r.name.clone()),
             role: s("relay"),
-            url: r.node_url.clone(),
+            url: Some(r.node_url.clone()),
+        });
+    }
+    if watch.is_some() {
+        // The viewer agent's wallet node keeps its ledger to itself: the hub's side stands in.
+        ledgers.push(LedgerSource {
+            id: Some(watcher.id.clone()),
+            role: s("viewer"),
+            url: None,
         });
     }
     for v in std::iter::once(&page_viewer)
@@ -600,7 +673,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             } else {
                 s("viewer")
             },
-            url: format!("http://{}", v.node.local_addr),
+            url: Some(format!("http://{}", v.node.local_addr)),
         });
     }
 
@@ -653,7 +726,17 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
 
     let nostr = RelayClient::connect(&nostr_url, ClientOptions::default())
         .map_err(|e| anyhow::anyhow!("demo Nostr client: {e}"))?;
-    let page_keys = Keys::generate();
+    if let Some(w) = &watch {
+        infos.push(AgentInfo {
+            name: s("viewer"),
+            role: s("viewer agent (tollcast watch)"),
+            what: format!(
+                "the page's viewer: finds the stream and relay offers on Nostr, pays the best relay per second from its wallet ({} credit at the hub), verifies every part before the player gets it, fails over",
+                units(o.wallet as i128)
+            ),
+            url: Some(w.clone()),
+        });
+    }
     let demo = Arc::new(Demo {
         http: http.clone(),
         stream: StreamInfo {
@@ -670,6 +753,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         agents: infos,
         page: page_viewer,
         page_keys,
+        watch,
         viewers: sim,
         payers: vec![upstream_payer],
         ledgers,

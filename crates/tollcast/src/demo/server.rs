@@ -79,7 +79,10 @@ async fn dashboard(State(d): S) -> Json<Value> {
         .map(|r| {
             let c = counters.get(&r.name).cloned().unwrap_or_default();
             // Paying clients: viewers and child relays (relay-b pays relay-a).
-            let viewers = d.all_wallets().filter(|v| v.relay().name == r.name).count();
+            let viewers = d
+                .all_wallets()
+                .filter(|v| v.pays && v.relay().name == r.name)
+                .count();
             let hit_rate = match (c.cache_hits, c.upstream_fetches) {
                 (Some(h), Some(f)) if h + f > 0 => Some(h as f64 / (h + f) as f64),
                 _ => None,
@@ -118,7 +121,14 @@ async fn dashboard(State(d): S) -> Json<Value> {
     }))
 }
 
-async fn status(State(d): S) -> Json<Value> {
+async fn status(State(d): S, req: Request) -> Response {
+    if let Some(w) = d.watch.clone() {
+        return forward(&d, req, &w, None).await;
+    }
+    own_status(&d).into_response()
+}
+
+fn own_status(d: &Demo) -> Json<Value> {
     let books = d.books.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let page = &d.page;
     let (balance, credit) = books
@@ -202,7 +212,17 @@ struct RelayReq {
     pubkey: String,
 }
 
-async fn switch_relay(State(d): S, Json(r): Json<RelayReq>) -> Response {
+async fn switch_relay(State(d): S, req: Request) -> Response {
+    if let Some(w) = d.watch.clone() {
+        return forward(&d, req, &w, None).await;
+    }
+    let Some(r) = json_body::<RelayReq>(req).await else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send {\"pubkey\": hex}",
+        );
+    };
     match d.relays.iter().find(|x| x.pubkey == r.pubkey) {
         Some(x) => {
             d.page.switch(x.choice());
@@ -221,7 +241,44 @@ struct ChatReq {
     content: String,
 }
 
-async fn chat(State(d): S, Json(r): Json<ChatReq>) -> Response {
+/// Reads a JSON body.
+async fn json_body<T: serde::de::DeserializeOwned>(req: Request) -> Option<T> {
+    let b = req.into_body().collect().await.ok()?.to_bytes();
+    serde_json::from_slice(&b).ok()
+}
+
+/// Asks the viewer agent first; when it has no such route yet (501), the demo does it.
+async fn watch_or_own(d: &Arc<Demo>, req: Request) -> Result<Response, bytes::Bytes> {
+    let (parts, body) = req.into_parts();
+    let Ok(b) = body.collect().await.map(|b| b.to_bytes()) else {
+        return Ok(err(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            "request body unreadable",
+        ));
+    };
+    if let Some(w) = d.watch.clone() {
+        let req = Request::from_parts(parts, Body::from(b.clone()));
+        let resp = forward(d, req, &w, None).await;
+        if resp.status() != StatusCode::NOT_IMPLEMENTED {
+            return Ok(resp);
+        }
+    }
+    Err(b)
+}
+
+async fn chat(State(d): S, req: Request) -> Response {
+    let body = match watch_or_own(&d, req).await {
+        Ok(resp) => return resp,
+        Err(b) => b,
+    };
+    let Ok(r) = serde_json::from_slice::<ChatReq>(&body) else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send {\"content\": text}",
+        );
+    };
     let content = r.content.trim();
     if content.is_empty() || content.len() > 2000 {
         return err(
@@ -272,7 +329,18 @@ struct TipReq {
     message: Option<String>,
 }
 
-async fn tip(State(d): S, Json(r): Json<TipReq>) -> Response {
+async fn tip(State(d): S, req: Request) -> Response {
+    let body = match watch_or_own(&d, req).await {
+        Ok(resp) => return resp,
+        Err(b) => b,
+    };
+    let Ok(r) = serde_json::from_slice::<TipReq>(&body) else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send {\"amount\": base units, \"message\": text}",
+        );
+    };
     if r.amount == 0 {
         return err(
             StatusCode::BAD_REQUEST,
@@ -312,22 +380,38 @@ struct LatencyReq {
     capture_ms: i64,
 }
 
-async fn latency(State(d): S, Json(r): Json<LatencyReq>) -> StatusCode {
+async fn latency(State(d): S, req: Request) -> Response {
+    if let Some(w) = d.watch.clone() {
+        return forward(&d, req, &w, None).await;
+    }
+    let Some(r) = json_body::<LatencyReq>(req).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
     let ms = (super::now_ms() - r.capture_ms) as f64;
     *d.page_latency.lock().unwrap_or_else(|e| e.into_inner()) = Some((ms, Instant::now()));
-    StatusCode::NO_CONTENT
+    StatusCode::NO_CONTENT.into_response()
 }
 
-/// Everything else (LL-HLS playlists, parts) goes to the relay the page's wallet pays, with
-/// the wallet's viewer id.
+/// Everything else (LL-HLS playlists, parts) goes to the viewer agent, or without one to the
+/// relay the page's wallet pays, with the wallet's viewer id.
 async fn proxy(State(d): S, req: Request) -> Response {
+    if let Some(w) = d.watch.clone() {
+        return forward(&d, req, &w, None).await;
+    }
     let relay = d.page.relay();
+    let id = d.page.id.clone();
+    forward(&d, req, &relay.url, Some(&id)).await
+}
+
+/// Sends `req` to `base` + its path and query; streams the answer back.
+async fn forward(d: &Demo, req: Request, base: &str, bearer: Option<&str>) -> Response {
     let pq = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     let method = req.method().clone();
+    let content_type = req.headers().get(hyper::header::CONTENT_TYPE).cloned();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
@@ -338,15 +422,16 @@ async fn proxy(State(d): S, req: Request) -> Response {
             );
         }
     };
-    let fwd = hyper::Request::builder()
+    let mut fwd = hyper::Request::builder()
         .method(method)
-        .uri(format!("{}{pq}", relay.url))
-        .header(
-            hyper::header::AUTHORIZATION,
-            format!("Bearer {}", d.page.id),
-        )
-        .body(http_body_util::Full::new(body));
-    let Ok(fwd) = fwd else {
+        .uri(format!("{base}{pq}"));
+    if let Some(b) = bearer {
+        fwd = fwd.header(hyper::header::AUTHORIZATION, format!("Bearer {b}"));
+    }
+    if let Some(ct) = content_type {
+        fwd = fwd.header(hyper::header::CONTENT_TYPE, ct);
+    }
+    let Ok(fwd) = fwd.body(http_body_util::Full::new(body)) else {
         return err(
             StatusCode::BAD_REQUEST,
             "bad_path",
@@ -361,7 +446,7 @@ async fn proxy(State(d): S, req: Request) -> Response {
         Err(e) => err(
             StatusCode::BAD_GATEWAY,
             "relay_failed",
-            format!("relay {} did not answer: {e}", relay.name),
+            format!("{base} did not answer: {e}"),
         ),
     }
 }

@@ -78,6 +78,8 @@ pub struct SimViewer {
     /// Asks the pay loop to stop between payments (aborting a send mid-flight would leave a
     /// packet's reservation pending at the wallet node).
     stop: watch::Sender<bool>,
+    /// Whether this wallet pays a relay (false: tips only).
+    pub pays: bool,
     pay_task: Mutex<Option<JoinHandle<()>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -91,6 +93,18 @@ impl SimViewer {
         hub_port: u16,
         relay: RelayChoice,
         fetch: bool,
+    ) -> anyhow::Result<SimViewer> {
+        Self::start_with(dir, member, hub_port, relay, fetch, true).await
+    }
+
+    /// [`Self::start`]; `pay: false` keeps the wallet idle (used for tips only).
+    pub async fn start_with(
+        dir: &Path,
+        member: &Member,
+        hub_port: u16,
+        relay: RelayChoice,
+        fetch: bool,
+        pay: bool,
     ) -> anyhow::Result<SimViewer> {
         let cfg = NodeConfig::from_toml(&member_toml(dir, member, hub_port, false), &member.id)
             .map_err(|e| anyhow::anyhow!("wallet config of {}: {e}", member.id))?;
@@ -107,15 +121,17 @@ impl SimViewer {
         let stats = Arc::new(ViewerStats::default());
         let (tx, rx) = watch::channel(relay);
         let (stop, stop_rx) = watch::channel(false);
-        let pay_task = tokio::spawn(pay_loop(
-            node.connector.clone(),
-            member.id.clone(),
-            rx.clone(),
-            stop_rx,
-            stats.clone(),
-        ));
+        let pay_task = pay.then(|| {
+            tokio::spawn(pay_loop(
+                node.connector.clone(),
+                member.id.clone(),
+                rx.clone(),
+                stop_rx,
+                stats.clone(),
+            ))
+        });
         let mut tasks = Vec::new();
-        if fetch {
+        if fetch && pay {
             tasks.push(tokio::spawn(fetch_loop(
                 member.id.clone(),
                 rx,
@@ -128,7 +144,8 @@ impl SimViewer {
             relay: tx,
             node,
             stop,
-            pay_task: Mutex::new(Some(pay_task)),
+            pays: pay,
+            pay_task: Mutex::new(pay_task),
             tasks: Mutex::new(tasks),
         })
     }
