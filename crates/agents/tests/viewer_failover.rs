@@ -127,9 +127,8 @@ async fn overcharging_then_stalling_relays_are_dropped() {
         100_000_000,
         &[
             RelaySpec {
-                price_per_second: 500,
-                tamper: false,
                 overcharge: true,
+                ..honest(500)
             },
             honest(1_000),
             honest(2_000),

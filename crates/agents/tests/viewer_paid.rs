@@ -159,9 +159,8 @@ async fn a_relay_serving_tampered_parts_is_dropped() {
         10_000_000,
         &[
             RelaySpec {
-                price_per_second: 500,
                 tamper: true,
-                overcharge: false,
+                ..honest(500)
             },
             honest(1_000),
         ],
@@ -204,5 +203,62 @@ async fn an_empty_wallet_is_reported_with_what_to_do() {
     assert_eq!(r.status, 402, "{}", r.text());
     assert!(r.json()["message"].as_str().unwrap().contains("wallet"));
     assert_eq!(m.bank_balance("viewer"), 0, "nothing was paid");
+    v.viewer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_refusing_payment_is_skipped_and_reported() {
+    // The cheaper relay's payment endpoint refuses: the viewer moves on to the other one.
+    let m = market(
+        10_000_000,
+        &[
+            RelaySpec {
+                refuse_payment: true,
+                ..honest(500)
+            },
+            honest(1_000),
+        ],
+    )
+    .await;
+    let v = m.viewer(viewer_config(&m)).await;
+    let s = get(v.addr, "/api/status").await.json();
+    assert_eq!(s["relay"]["url"], m.relays[1].url(), "{s:#}");
+    let bad = s["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["url"] == m.relays[0].url())
+        .unwrap();
+    assert_eq!(bad["healthy"], false);
+    assert!(
+        bad["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused payment"),
+        "{bad:#}"
+    );
+    play_parts(&v, m.rig.origin_addr, 2).await;
+    v.viewer.shutdown().await;
+    assert_eq!(m.bank_balance("ra"), 0);
+
+    // Alone, a refusing relay leaves the viewer in payment_required, saying why.
+    let m = market(
+        10_000_000,
+        &[RelaySpec {
+            refuse_payment: true,
+            ..honest(500)
+        }],
+    )
+    .await;
+    let v = m.viewer(viewer_config(&m)).await;
+    let s = wait_state(&v, "payment_required", Duration::from_secs(5)).await;
+    let msg = s["message"].as_str().unwrap();
+    assert!(
+        msg.contains("refused payment") && msg.contains("tried again"),
+        "{msg}"
+    );
+    assert!(s["relay"].is_null());
+    let r = get(v.addr, "/live/master.m3u8").await;
+    assert_eq!(r.status, 503, "{}", r.text());
     v.viewer.shutdown().await;
 }

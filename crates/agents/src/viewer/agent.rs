@@ -39,7 +39,12 @@ const CAPTURES: usize = 20_000;
 struct Slot {
     cand: Candidate,
     relay: Relay,
+    /// When it was marked unhealthy (retried after [`RETRY_AFTER`] when nothing else works).
+    failed_at: Option<Instant>,
 }
+
+/// A dropped relay gets another chance after this long, if no other relay can serve.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct Captures {
@@ -336,7 +341,11 @@ impl Viewer {
         let mut slots = Self::lock(&self.inner.slots);
         for c in fresh {
             match self.client_for(&c) {
-                Ok(relay) => slots.push(Slot { cand: c, relay }),
+                Ok(relay) => slots.push(Slot {
+                    failed_at: (!c.healthy).then(Instant::now),
+                    cand: c,
+                    relay,
+                }),
                 Err(e) => tracing::warn!("relay {} not usable: {e}", c.url),
             }
         }
@@ -389,6 +398,7 @@ impl Viewer {
         {
             s.cand.healthy = healthy;
             s.cand.reason = reason;
+            s.failed_at = (!healthy).then(Instant::now);
         }
     }
 
@@ -484,12 +494,23 @@ impl Viewer {
                         })
                         .collect();
                     format!(
-                        "none of the {n} relays of this stream can serve you ({}); try again later \
-                         or raise --max-price-per-second",
-                        why.join("; ")
+                        "none of the {n} relays of this stream can serve you ({}); dropped relays \
+                         are tried again after {} s, or raise --max-price-per-second",
+                        why.join("; "),
+                        RETRY_AFTER.as_secs()
                     )
                 };
-                self.set_state(State::NoRelay, Some(msg));
+                let refused = self.candidates().iter().any(|c| {
+                    c.reason
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with("refused payment"))
+                });
+                let state = if refused {
+                    State::PaymentRequired
+                } else {
+                    State::NoRelay
+                };
+                self.set_state(state, Some(msg));
                 return;
             };
             if had.is_some() && had != Some(c.pubkey) {
@@ -694,12 +715,24 @@ impl Viewer {
                     last_refresh = Instant::now();
                     me.refresh_offers().await;
                     if me.current().is_none() {
+                        me.retry_dropped();
                         me.choose(None).await;
                     }
                 }
             }
         }));
         Self::lock(&self.inner.tasks).extend(tasks);
+    }
+
+    /// Give relays dropped long ago another chance (called when none can serve).
+    fn retry_dropped(&self) {
+        for s in Self::lock(&self.inner.slots).iter_mut() {
+            if s.failed_at.is_some_and(|t| t.elapsed() >= RETRY_AFTER) {
+                s.cand.healthy = true;
+                s.cand.reason = None;
+                s.failed_at = None;
+            }
+        }
     }
 
     fn note_request(&self) {
@@ -826,7 +859,15 @@ impl Viewer {
             let res = match want {
                 Want::Chunk(h) => relay.chunk(h).await.map(Got::Bytes),
                 Want::Playlist(p) => match relay.playlist(p).await {
-                    Ok(r) if r.status.is_success() => Ok(Got::Playlist(r)),
+                    Ok(r) if r.status.is_success() => {
+                        if r.body.windows(14).any(|w| w == b"#EXT-X-ENDLIST") {
+                            self.set_state(
+                                State::Ended,
+                                Some("the stream has ended; nothing more is paid".into()),
+                            );
+                        }
+                        Ok(Got::Playlist(r))
+                    }
                     Ok(r) => Err(RelayError::UpstreamStatus {
                         status: r.status.as_u16(),
                         what: p.to_string(),

@@ -140,6 +140,8 @@ pub struct RelaySpec {
     pub tamper: bool,
     /// Charge twice the advertised price (and allow only 500 ms of grace).
     pub overcharge: bool,
+    /// Advertise an SPSP endpoint that refuses every payment (answers 404).
+    pub refuse_payment: bool,
 }
 
 pub fn honest(price_per_second: u64) -> RelaySpec {
@@ -147,6 +149,7 @@ pub fn honest(price_per_second: u64) -> RelaySpec {
         price_per_second,
         tamper: false,
         overcharge: false,
+        refuse_payment: false,
     }
 }
 
@@ -285,7 +288,11 @@ async fn paid_relay(
     let url = format!("http://{}", door.addr);
     let settings = OfferSettings {
         ilp_address: receiver.config().server_address.to_string(),
-        spsp: vec![format!("{url}/.well-known/pay")],
+        spsp: vec![if spec.refuse_payment {
+            format!("{url}/no-such-pay-endpoint")
+        } else {
+            format!("{url}/.well-known/pay")
+        }],
         url: Some(url),
         price_per_gb: None,
         capacity: 100,
