@@ -11,3 +11,4 @@ pub mod streamer;
 pub mod tips;
 pub mod verifier;
 pub mod viewer;
+pub mod transcoder;

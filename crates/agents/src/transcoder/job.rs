@@ -1,0 +1,429 @@
+//! One accepted transcoding job: pull the source segment by segment from the streamer's origin
+//! (every byte checked against the creator's signed manifests before ffmpeg sees it), run the
+//! ladder into this job's origin, publish the signed rung manifests and the result, and keep
+//! the books (transcoded seconds vs money received): past the credit it extends, the job stops
+//! with a feedback event saying why.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tollcast_events::jobs::{JobResult, JobStatus, KIND_TRANSCODE_REQUEST, TranscodeRequest};
+use tollcast_events::manifest::KIND_SEGMENT_MANIFEST;
+use tollcast_events::nostr::prelude::{Event, Filter, Kind, Timestamp};
+use tollcast_events::{Price, Role};
+use tollcast_media::cutter::CutterConfig;
+use tollcast_media::ladder::{Ladder, LadderConfig, Rung, SourceSegment};
+use tollcast_media::live::{LiveEvent, ManifestSigner};
+use tollcast_media::manifest::SegmentManifest;
+use tollcast_media::origin::Origin;
+use tollcast_media::playlist::PlaylistConfig;
+use tollcast_net::nostr_relay::client::SubItem;
+
+use super::protocol::{ResultInfo, cut_targets};
+use super::{Transcoder, unix_now};
+use crate::relay::upstream::Upstream;
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Running,
+    Stopped,
+}
+
+/// A job (shared by its tasks and the HTTP routes).
+pub struct Job {
+    t: Transcoder,
+    /// SPSP tag and URL path segment of the job.
+    pub tag: String,
+    /// The open request.
+    pub request: Event,
+    /// The customer's acceptance.
+    pub acceptance: Event,
+    req: TranscodeRequest,
+    pub origin: Origin,
+    state: Mutex<JobState>,
+    stop_reason: Mutex<Option<String>>,
+    received: AtomicU64,
+    transcoded_ms: AtomicU64,
+    ladder: Mutex<Option<Arc<Ladder>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    cut: CutterConfig,
+}
+
+impl Job {
+    pub(crate) fn new(
+        t: Transcoder,
+        tag: String,
+        request: Event,
+        acceptance: Event,
+        req: TranscodeRequest,
+    ) -> Arc<Job> {
+        let (p, s) = cut_targets(&acceptance);
+        let cut = CutterConfig {
+            part_target: p.unwrap_or(0.2),
+            segment_target: s.unwrap_or(1.0),
+        };
+        let origin = Origin::new(
+            t.inner.store.clone(),
+            PlaylistConfig {
+                part_target: cut.part_target,
+                segment_target: cut.segment_target,
+                window: 12,
+            },
+        );
+        Arc::new(Job {
+            t,
+            tag,
+            request,
+            acceptance,
+            req,
+            origin,
+            state: Mutex::new(JobState::Running),
+            stop_reason: Mutex::new(None),
+            received: AtomicU64::new(0),
+            transcoded_ms: AtomicU64::new(0),
+            ladder: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+            cut,
+        })
+    }
+
+    pub fn state(&self) -> JobState {
+        self.state.lock().map(|s| *s).unwrap_or(JobState::Stopped)
+    }
+
+    /// Why it stopped, if it did.
+    pub fn stop_reason(&self) -> Option<String> {
+        self.stop_reason.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Base units received for this job.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Seconds of source every rung has finished.
+    pub fn transcoded_secs(&self) -> f64 {
+        self.transcoded_ms.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    pub(crate) fn credit(&self, amount: u64) {
+        self.received.fetch_add(amount, Ordering::Relaxed);
+    }
+
+    /// What the customer owes for what was transcoded (prorated per second).
+    pub fn owed(&self) -> u64 {
+        let cfg = &self.t.inner.cfg;
+        (cfg.price_per_minute as f64 * self.transcoded_secs() / 60.0).floor() as u64
+    }
+
+    fn push_task(&self, h: tokio::task::JoinHandle<()>) {
+        if let Ok(mut t) = self.tasks.lock() {
+            t.push(h);
+        }
+    }
+
+    pub(crate) async fn start(self: &Arc<Self>) {
+        let cfg = &self.t.inner.cfg;
+        let rungs: Vec<Rung> = self
+            .req
+            .renditions
+            .iter()
+            .map(|r| Rung::new(&r.name, r.width, r.height, r.bitrate))
+            .collect();
+        let lcfg = LadderConfig {
+            rungs,
+            cutter: self.cut,
+            preset: cfg.preset.clone(),
+            audio_kbps: None,
+            signer: Some(ManifestSigner {
+                keys: self.t.inner.keys.clone(),
+                stream: self.req.stream.clone(),
+                role: Role::Transcoder,
+            }),
+            mirror_source: true,
+            source_name: "source".into(),
+            threads: None,
+        };
+        let ladder = Arc::new(Ladder::spawn(lcfg, self.origin.clone()));
+        if let Ok(mut l) = self.ladder.lock() {
+            *l = Some(ladder.clone());
+        }
+        self.t
+            .feedback(
+                &self.request,
+                JobStatus::Processing,
+                Some(format!("transcoding {}", self.req.stream)),
+                None,
+                String::new(),
+            )
+            .await;
+        let me = self.clone();
+        let l2 = ladder.clone();
+        self.push_task(tokio::spawn(async move { me.publish_outputs(l2).await }));
+        let me = self.clone();
+        let l2 = ladder.clone();
+        self.push_task(tokio::spawn(async move {
+            if let Err(e) = me.pull_source(l2).await {
+                me.stop(format!("source failed: {e}"), false).await;
+            }
+        }));
+        let me = self.clone();
+        self.push_task(tokio::spawn(async move { me.keep_books(ladder).await }));
+    }
+
+    /// Forward signed rung manifests to Nostr; publish the result with the first one.
+    async fn publish_outputs(self: Arc<Self>, ladder: Arc<Ladder>) {
+        let mut rx = ladder.subscribe();
+        let mut result_sent = false;
+        loop {
+            match rx.recv().await {
+                Ok(LiveEvent::ManifestSigned(ev)) => {
+                    self.t.publish(&ev).await;
+                    if !result_sent {
+                        result_sent = true;
+                        self.publish_result(&ladder).await;
+                    }
+                }
+                Ok(LiveEvent::SessionEnded { reason, .. }) => {
+                    tracing::info!(job = %self.tag, "ladder ffmpeg ended: {reason}")
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(job = %self.tag, "missed {n} ladder events")
+                }
+                Err(_) => break,
+            }
+        }
+    }
+
+    async fn publish_result(&self, ladder: &Ladder) {
+        let base = format!("{}/jobs/{}", self.t.public_url(), self.tag);
+        let mut renditions = vec!["source".to_string()];
+        renditions.extend(ladder.rungs().into_iter().map(|r| r.name));
+        let info = ResultInfo {
+            master: format!("{base}/live/master.m3u8"),
+            origin: base,
+            renditions,
+            signer: self.t.pubkey().to_hex(),
+        };
+        let cfg = &self.t.inner.cfg;
+        let res = JobResult {
+            request_kind: KIND_TRANSCODE_REQUEST,
+            request_id: self.request.id,
+            customer: self.request.pubkey,
+            request_json: None,
+            amount: Some(Price::new(
+                cfg.price_per_minute,
+                cfg.asset_code.clone(),
+                cfg.asset_scale,
+            )),
+            content: serde_json::to_string(&info).unwrap_or_default(),
+        };
+        match res.sign(&self.t.inner.keys, None) {
+            Ok(ev) => self.t.publish(&ev).await,
+            Err(e) => tracing::error!("cannot sign result: {e}"),
+        }
+    }
+
+    /// Follow the creator's source manifests and feed verified segments to the ladder.
+    async fn pull_source(self: &Arc<Self>, ladder: Arc<Ladder>) -> Result<(), String> {
+        let url = self
+            .req
+            .source_urls
+            .first()
+            .ok_or("the request names no source URL")?
+            .clone();
+        let timeout = Duration::from_secs_f64(self.t.inner.cfg.fetch_timeout_secs.max(1.0));
+        let upstream = Upstream::new(&url, timeout).map_err(|e| e.to_string())?;
+        let creator = self.req.stream.pubkey;
+        let filter = Filter::new()
+            .kind(Kind::from(KIND_SEGMENT_MANIFEST))
+            .author(creator)
+            .since(Timestamp::from_secs(unix_now().saturating_sub(10)));
+        let client = self.t.inner.clients.first().ok_or("no Nostr relay")?;
+        let mut sub = client
+            .subscribe(vec![filter])
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut inits: HashMap<String, Bytes> = HashMap::new();
+        let mut pending: BTreeMap<u64, SegmentManifest> = BTreeMap::new();
+        let mut last_fed: Option<u64> = None;
+        while let Some(item) = sub.recv().await {
+            let ev = match item {
+                SubItem::Event(ev) => ev,
+                SubItem::Eose => continue,
+                SubItem::Closed(why) => return Err(format!("manifest subscription closed: {why}")),
+            };
+            let (m, stream, role) = match SegmentManifest::from_event(&ev) {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(job = %self.tag, "source manifest {} dropped: {e}", ev.id);
+                    continue;
+                }
+            };
+            if stream != self.req.stream
+                || ev.pubkey != creator
+                || role != Role::Streamer
+                || m.rendition != "source"
+            {
+                continue;
+            }
+            if last_fed.is_some_and(|l| m.msn <= l) {
+                continue;
+            }
+            pending.insert(m.msn, m);
+            // Feed in MSN order (manifests usually arrive in order; a late one is skipped).
+            while let Some((msn, m)) = pending.pop_first() {
+                if self.state() != JobState::Running {
+                    return Ok(());
+                }
+                last_fed = Some(msn);
+                match self.fetch_segment(&upstream, &m, &mut inits).await {
+                    Ok(seg) => {
+                        self.t
+                            .inner
+                            .metrics
+                            .source_segments_fed
+                            .fetch_add(1, Ordering::Relaxed);
+                        if ladder.push(seg).await.is_err() {
+                            return Err("the ladder stopped".into());
+                        }
+                    }
+                    Err(e) => {
+                        self.t
+                            .inner
+                            .metrics
+                            .source_segments_rejected
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(job = %self.tag, "source segment {msn} refused: {e}");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn fetch_segment(
+        &self,
+        up: &Upstream,
+        m: &SegmentManifest,
+        inits: &mut HashMap<String, Bytes>,
+    ) -> Result<SourceSegment, String> {
+        let get = |path: String| async move {
+            let r = up.get(&path).await.map_err(|e| e.to_string())?;
+            if r.status.as_u16() != 200 {
+                return Err(format!("{path}: HTTP {}", r.status));
+            }
+            Ok::<Bytes, String>(r.body)
+        };
+        let init = match inits.get(&m.init) {
+            Some(b) => b.clone(),
+            None => {
+                let b = get(format!("/{}.mp4", m.init)).await?;
+                if tollcast_media::store::sha256_hex(&b) != m.init {
+                    return Err(format!("init {} has bytes of another hash", m.init));
+                }
+                inits.insert(m.init.clone(), b.clone());
+                b
+            }
+        };
+        let mut parts = Vec::with_capacity(m.parts.len());
+        for p in &m.parts {
+            parts.push(get(format!("/{}.m4s", p.hash)).await?);
+        }
+        let seg = SourceSegment {
+            manifest: m.clone(),
+            init,
+            parts,
+        };
+        seg.verify().map_err(|e| e.to_string())?;
+        Ok(seg)
+    }
+
+    /// Track transcoded time against money; stop when the customer falls behind the credit.
+    async fn keep_books(self: Arc<Self>, ladder: Arc<Ladder>) {
+        let mut progress = ladder.progress();
+        let cfg = self.t.inner.cfg.clone();
+        let credit = (cfg.price_per_minute as f64 * cfg.credit_secs / 60.0).ceil() as u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                r = progress.changed() => if r.is_err() { break },
+                _ = tick.tick() => {}
+            }
+            let secs = *progress.borrow();
+            let ms = (secs * 1000.0) as u64;
+            let before = self.transcoded_ms.swap(ms, Ordering::Relaxed);
+            if ms > before {
+                self.t
+                    .inner
+                    .metrics
+                    .transcoded_ms
+                    .fetch_add(ms - before, Ordering::Relaxed);
+            }
+            let owed = self.owed();
+            let received = self.received();
+            if owed > received.saturating_add(credit) {
+                let reason = format!(
+                    "payment stopped: {secs:.1} s transcoded = {owed} {} (scale {}) owed, {received} received, credit {credit}; pay to resume with a new job",
+                    cfg.asset_code, cfg.asset_scale
+                );
+                self.stop(reason, true).await;
+                break;
+            }
+            if self.state() != JobState::Running {
+                break;
+            }
+        }
+    }
+
+    /// Stop the job: kill ffmpeg, end the playlists, tell the customer why.
+    pub async fn stop(&self, reason: String, unpaid: bool) {
+        {
+            let Ok(mut s) = self.state.lock() else { return };
+            if *s == JobState::Stopped {
+                return;
+            }
+            *s = JobState::Stopped;
+        }
+        tracing::warn!(job = %self.tag, "job stopped: {reason}");
+        if let Ok(mut r) = self.stop_reason.lock() {
+            *r = Some(reason.clone());
+        }
+        if unpaid {
+            self.t
+                .inner
+                .metrics
+                .jobs_stopped_unpaid
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(l) = self.ladder.lock().ok().and_then(|mut l| l.take()) {
+            l.abort();
+        }
+        for r in self.origin.renditions() {
+            self.origin.end_stream(&r);
+        }
+        self.t
+            .feedback(
+                &self.request,
+                JobStatus::Error,
+                Some(reason),
+                None,
+                String::new(),
+            )
+            .await;
+        // Our own task may be the caller: abort the others after the feedback is out.
+        let tasks: Vec<_> = self
+            .tasks
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for t in tasks {
+            t.abort();
+        }
+    }
+}
