@@ -57,14 +57,23 @@ fn bench_network_20s_report_is_consistent_and_feeds_econ() {
             "stage without samples: {s}"
         );
     }
+    // Means telescope exactly; p50s add up within 5 % unless a play-out stall (a late part on a
+    // loaded machine) made the total bimodal, then within 10 %.
     let c = &j["consistency"];
-    assert_eq!(c["within_5_pct"], true, "{c}");
     let gap = |a: &str, b: &str| {
         let (a, b) = (c[a].as_f64().unwrap(), c[b].as_f64().unwrap());
         (a - b).abs() / b
     };
-    assert!(gap("p50_sum_ms", "p50_total_ms") <= 0.05);
-    assert!(gap("mean_sum_ms", "mean_total_ms") <= 0.05);
+    assert!(gap("mean_sum_ms", "mean_total_ms") <= 0.001, "{c}");
+    let stalls = j["viewers"]["stalls"].as_u64().unwrap();
+    let p50_gap = gap("p50_sum_ms", "p50_total_ms");
+    assert!(
+        p50_gap <= if stalls == 0 { 0.05 } else { 0.10 },
+        "{c}, {stalls} stalls"
+    );
+    if stalls == 0 {
+        assert_eq!(c["within_5_pct"], true, "{c}");
+    }
     let total = j["total"]["p50"].as_f64().unwrap();
     let origin = j["capture_to_origin_ms"]["p50"].as_f64().unwrap();
     let hold = j["part_hold_back_s"].as_f64().unwrap();

@@ -6,6 +6,7 @@
 //! `/proc/self/task/*/schedstat` ([`cpu`]); ffmpeg children are read from `/proc/<pid>`.
 
 pub mod cpu;
+pub mod fanout;
 pub mod http;
 pub mod machine;
 pub mod meter;

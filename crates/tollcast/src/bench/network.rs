@@ -68,6 +68,8 @@ pub struct Options {
     pub price_per_second: u64,
     /// A viewer pays this often (each payment buys this much time).
     pub pay_every: Duration,
+    /// Also play the origin and an edge with hls.js in headless Chromium during the window.
+    pub hlsjs: bool,
 }
 
 impl Default for Options {
@@ -84,6 +86,7 @@ impl Default for Options {
             video_kbps: 3000,
             price_per_second: 100,
             pay_every: Duration::from_secs(1),
+            hlsjs: false,
         }
     }
 }
@@ -144,7 +147,7 @@ impl Drop for Rt {
     }
 }
 
-fn runtime(name: &str, workers: usize) -> anyhow::Result<Rt> {
+pub(crate) fn runtime(name: &str, workers: usize) -> anyhow::Result<Rt> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name(name)
@@ -157,7 +160,7 @@ fn runtime(name: &str, workers: usize) -> anyhow::Result<Rt> {
 }
 
 /// Run `fut` on `rt`, wait for it here.
-async fn on<T: Send + 'static>(
+pub(crate) async fn on<T: Send + 'static>(
     rt: &Runtime,
     fut: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
 ) -> anyhow::Result<T> {
@@ -166,13 +169,14 @@ async fn on<T: Send + 'static>(
         .map_err(|e| anyhow!("task failed: {e}"))?
 }
 
-struct OriginUp {
-    addr: SocketAddr,
-    rtmp: SocketAddr,
-    live: LiveHandle,
+pub(crate) struct OriginUp {
+    pub addr: SocketAddr,
+    pub rtmp: SocketAddr,
+    pub live: LiveHandle,
+    pub origin: Origin,
 }
 
-async fn start_origin(
+pub(crate) async fn start_origin(
     opts: Options,
     dir: std::path::PathBuf,
     keys: Keys,
@@ -252,11 +256,16 @@ async fn start_origin(
             }
         }
     });
-    Ok(OriginUp { addr, rtmp, live })
+    Ok(OriginUp {
+        addr,
+        rtmp,
+        live,
+        origin,
+    })
 }
 
 /// A relay of `stream` pulling from `upstream`, following manifests on `nostr_url`.
-async fn start_relay(
+pub(crate) async fn start_relay(
     stream: StreamAddress,
     nostr_url: String,
     upstream: String,
@@ -300,7 +309,7 @@ fn node_config(text: String) -> anyhow::Result<NodeConfig> {
 }
 
 /// An edge's ILP node with the relay's STREAM receiver and credit-mode billing on it.
-async fn start_edge_ilp(
+pub(crate) async fn start_edge_ilp(
     i: usize,
     dir: std::path::PathBuf,
     price: u64,
@@ -333,7 +342,10 @@ async fn start_edge_ilp(
     Ok((node, receiver, billing))
 }
 
-async fn start_wallet(dir: std::path::PathBuf, edges: Vec<SocketAddr>) -> anyhow::Result<Node> {
+pub(crate) async fn start_wallet(
+    dir: std::path::PathBuf,
+    edges: Vec<SocketAddr>,
+) -> anyhow::Result<Node> {
     let mut text = format!(
         "[node]\nname = \"wallet\"\naddress = \"test.bench.wallet\"\nlisten = \"127.0.0.1:0\"\nledger = \"{}\"\n\n",
         dir.join("ledger.redb").display()
@@ -434,7 +446,7 @@ async fn player(
 
 /// A viewer's payments: prepay, then `price x every` each `every`.
 #[allow(clippy::too_many_arguments)]
-async fn payer(
+pub(crate) async fn payer(
     wallet: Arc<dyn tollcast_net::connector::IlpService>,
     edge: SocketAddr,
     viewer: String,
@@ -486,7 +498,7 @@ async fn payer(
     Ok(())
 }
 
-fn encoder(rtmp: SocketAddr, o: &Options) -> anyhow::Result<tokio::process::Child> {
+pub(crate) fn encoder(rtmp: SocketAddr, o: &Options) -> anyhow::Result<tokio::process::Child> {
     let gop = ((o.fps as f64 * o.segment_s).round() as u32)
         .max(1)
         .to_string();
@@ -536,6 +548,39 @@ fn encoder(rtmp: SocketAddr, o: &Options) -> anyhow::Result<tokio::process::Chil
         .kill_on_drop(true)
         .spawn()
         .context("cannot run ffmpeg (install it: apt-get install ffmpeg)")
+}
+
+const HLSJS_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/interop/bench/hlsjs_latency.mjs"
+);
+
+/// Start hls.js in headless Chromium on `url` for `secs` (tests/interop/bench/hlsjs_latency.mjs).
+fn hlsjs_player(
+    url: String,
+    secs: u64,
+    viewer: Option<&str>,
+) -> anyhow::Result<tokio::process::Child> {
+    let script = Path::new(HLSJS_SCRIPT);
+    let modules = script
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("node_modules"));
+    if !modules.is_some_and(|m| m.join("hls.js").exists() && m.join("playwright-core").exists()) {
+        bail!(
+            "--hlsjs needs hls.js and playwright-core in tests/interop/node_modules: run scripts/setup.sh"
+        );
+    }
+    let mut c = tokio::process::Command::new("node");
+    c.arg(script).arg(url).arg(secs.to_string());
+    if let Some(v) = viewer {
+        c.arg(v);
+    }
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot run node (Node.js 20) for --hlsjs")
 }
 
 /// CPU of every agent at one instant.
@@ -768,6 +813,23 @@ pub async fn run(opts: Options) -> anyhow::Result<report::NetworkReport> {
         .collect::<Vec<_>>();
     let a0 = relay_a.metrics().bytes_served.load(Ordering::Relaxed);
     let w0: Vec<u64> = meters.iter().map(|(_, c)| c.total()).collect();
+    let players = if opts.hlsjs {
+        let secs = opts.duration.as_secs().max(5);
+        vec![
+            Some(hlsjs_player(
+                format!("http://{}/live/master.m3u8", origin.addr),
+                secs,
+                None,
+            )?),
+            Some(hlsjs_player(
+                format!("http://{}/live/master.m3u8", edges[0].1),
+                secs,
+                Some("viewer0"),
+            )?),
+        ]
+    } else {
+        Vec::new()
+    };
     let c0 = snap(encoder_pid);
     let t_start = epoch_ms();
     tokio::time::sleep(opts.duration).await;
@@ -782,6 +844,31 @@ pub async fn run(opts: Options) -> anyhow::Result<report::NetworkReport> {
     // Drain: parts of the window still travelling, and the later parts that decide play-out.
     tokio::time::sleep(Duration::from_secs(3) + Duration::from_millis(opts.part_ms as u64 * 6))
         .await;
+    let mut browser = Vec::new();
+    for p in players.into_iter().flatten() {
+        browser.push(
+            match tokio::time::timeout(
+                opts.duration + Duration::from_secs(90),
+                p.wait_with_output(),
+            )
+            .await
+            {
+                Ok(Ok(out)) => {
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    match serde_json::from_str::<serde_json::Value>(text.trim()) {
+                        Ok(v) => Ok(v),
+                        Err(_) => Err(format!(
+                            "hls.js player said: {} {}",
+                            text.trim(),
+                            String::from_utf8_lossy(&out.stderr).trim()
+                        )),
+                    }
+                }
+                Ok(Err(e)) => Err(format!("hls.js player: {e}")),
+                Err(_) => Err("hls.js player did not finish".into()),
+            },
+        );
+    }
     stop.store(true, Ordering::Relaxed);
     machine.load_end = super::machine::loadavg();
     for t in player_tasks {
@@ -811,6 +898,7 @@ pub async fn run(opts: Options) -> anyhow::Result<report::NetworkReport> {
         edge_bytes_served: m1.iter().zip(&m0).map(|(b, a)| b - a).collect(),
         relay_a_bytes_served: a1 - a0,
         payment_wire_bytes: w1.iter().zip(&w0).map(|(b, a)| b - a).collect(),
+        browser,
     };
     let rep = report::analyse(&raw);
 

@@ -30,6 +30,8 @@ pub struct Raw {
     pub edge_bytes_served: Vec<u64>,
     pub relay_a_bytes_served: u64,
     pub payment_wire_bytes: Vec<u64>,
+    /// hls.js players' JSON (origin, then edge), when --hlsjs.
+    pub browser: Vec<Result<serde_json::Value, String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +108,20 @@ pub struct Viewers {
     pub stalled_ms: f64,
 }
 
+/// What hls.js in Chromium saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrowserPlayer {
+    pub target: String,
+    /// Wall clock minus the capture time of the frame on screen (hls.playingDate), capture clock
+    /// corrected like the stages.
+    pub glass_to_glass_ms: Summary,
+    /// hls.latency: distance to the live edge of the playlist.
+    pub behind_edge_ms: Summary,
+    pub stalls: u64,
+    pub advanced_s: f64,
+    pub errors: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct OptionsOut {
     pub duration_s: f64,
@@ -141,6 +157,9 @@ pub struct NetworkReport {
     pub cpu_s: BTreeMap<String, f64>,
     pub viewers: Viewers,
     pub not_measured: Vec<String>,
+    /// hls.js in headless Chromium at the origin and at an edge (with --hlsjs).
+    pub browser: Vec<BrowserPlayer>,
+    pub browser_errors: Vec<String>,
 }
 
 pub fn command_line(o: &Options) -> String {
@@ -464,6 +483,46 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
     let mut hop_ms = BTreeMap::new();
     hop_ms.insert("origin -> relay A".to_string(), Summary::of(&hop1));
     hop_ms.insert("relay A -> edge (paid)".to_string(), Summary::of(&hop2));
+    let mut browser = Vec::new();
+    let mut browser_errors = Vec::new();
+    for (i, b) in r.browser.iter().enumerate() {
+        let target = if i == 0 {
+            "origin"
+        } else {
+            "edge relay (paying viewer)"
+        }
+        .to_string();
+        match b {
+            Ok(v) => {
+                let nums = |k: &str, add: f64| -> Vec<f64> {
+                    v[k].as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_f64())
+                                .map(|x| x + add)
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                browser.push(BrowserPlayer {
+                    target,
+                    glass_to_glass_ms: Summary::of(&nums("g2gMs", correction)),
+                    behind_edge_ms: Summary::of(&nums("edgeMs", 0.0)),
+                    stalls: v["stalls"].as_u64().unwrap_or(0),
+                    advanced_s: v["advanced"].as_f64().unwrap_or(0.0),
+                    errors: v["errors"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|e| e.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                });
+            }
+            Err(e) => browser_errors.push(format!("{target}: {e}")),
+        }
+    }
     let o = &r.opts;
     Ok(NetworkReport {
         command: command_line(o),
@@ -493,6 +552,8 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         relay,
         cpu_s,
         viewers,
+        browser,
+        browser_errors,
         not_measured: vec![
             "transcode stage: no transcoder agent in the tree yet (the stream is served at its source rendition)".into(),
             "ILP-native delivery mode: not available in this build; payment overhead is credit mode only".into(),
@@ -717,6 +778,29 @@ pub fn markdown(r: &NetworkReport) -> String {
             .map(|e| format!("; last: {e}"))
             .unwrap_or_default()
     );
+    if !r.browser.is_empty() || !r.browser_errors.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n## hls.js in headless Chromium (real player)\n\n| playing from | glass-to-glass p50 | p95 | p99 | behind playlist edge p50 | stalls | played s | errors |\n|---|---|---|---|---|---|---|---|"
+        );
+        for b in &r.browser {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {:.1} | {} |",
+                b.target,
+                ms(b.glass_to_glass_ms.p50),
+                ms(b.glass_to_glass_ms.p95),
+                ms(b.glass_to_glass_ms.p99),
+                ms(b.behind_edge_ms.p50),
+                b.stalls,
+                b.advanced_s,
+                b.errors.len()
+            );
+        }
+        for e in &r.browser_errors {
+            let _ = writeln!(o, "\nhls.js failed: {e}");
+        }
+    }
     let _ = writeln!(o, "\n## Not measured\n");
     for n in &r.not_measured {
         let _ = writeln!(o, "- {n}");

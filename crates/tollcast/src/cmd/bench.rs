@@ -23,6 +23,44 @@ enum What {
     /// overhead per chunk (bytes, CPU, latency), relay CPU and bytes per viewer-hour, CPU per
     /// agent and the machine. Needs ffmpeg.
     Network(NetworkArgs),
+    /// How many concurrent viewers of a live stream (default ~3 Mbit/s) one server sustains
+    /// on this machine: nginx serving the parts as static files, a tollcast relay, and a
+    /// tollcast relay in credit mode with every viewer paying over STREAM; N doubles per step.
+    /// Needs ffmpeg and nginx.
+    Fanout(FanoutArgs),
+}
+
+#[derive(clap::Args)]
+struct FanoutArgs {
+    /// Servers to measure, comma-separated: nginx, relay, relay-paid.
+    #[arg(long, default_value = "nginx,relay,relay-paid", value_delimiter = ',')]
+    servers: Vec<String>,
+    /// Viewers in the first step (doubles each step).
+    #[arg(long, default_value_t = 25)]
+    start: usize,
+    /// Most viewers tried.
+    #[arg(long, default_value_t = 1600)]
+    max: usize,
+    /// Seconds measured per step.
+    #[arg(long, default_value_t = 8)]
+    step_s: u64,
+    /// Encoded picture size WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x720")]
+    size: String,
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Video bitrate, kbit/s (plus 64 kbit/s audio).
+    #[arg(long, default_value_t = 3000)]
+    video_kbps: u32,
+    /// LL-HLS part target, ms.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(100..=2000))]
+    parts_ms: u32,
+    /// relay-paid: how often each viewer pays, ms.
+    #[arg(long, default_value_t = 1000)]
+    pay_every_ms: u64,
+    /// Write fanout.md and fanout.json here.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -57,6 +95,11 @@ struct NetworkArgs {
     /// How often each viewer pays, in ms (each payment buys that much time).
     #[arg(long, default_value_t = 1000)]
     pay_every_ms: u64,
+    /// Also play the origin and an edge with hls.js in headless Chromium during the window and
+    /// report glass-to-glass latency as a browser sees it (needs node, tests/interop/node_modules
+    /// and /usr/bin/chromium).
+    #[arg(long)]
+    hlsjs: bool,
     /// Write report.md, report.json and measured.toml (for `tollcast econ --measured`) here.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -68,20 +111,67 @@ struct NetworkArgs {
 pub async fn run(a: Args) -> anyhow::Result<()> {
     match a.what {
         What::Network(n) => network_cmd(n).await,
+        What::Fanout(f) => fanout_cmd(f).await,
     }
 }
 
-async fn network_cmd(a: NetworkArgs) -> anyhow::Result<()> {
-    let Some((w, h)) = a
-        .size
+fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
+    let Some((w, h)) = s
         .split_once('x')
         .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
     else {
-        bail!("--size `{}`: want WIDTHxHEIGHT, e.g. 1280x720", a.size);
+        bail!("--size `{s}`: want WIDTHxHEIGHT, e.g. 1280x720");
     };
     if w < 16 || h < 16 || w % 2 == 1 || h % 2 == 1 {
         bail!("--size {w}x{h}: width and height must be even and at least 16");
     }
+    Ok((w, h))
+}
+
+async fn fanout_cmd(a: FanoutArgs) -> anyhow::Result<()> {
+    let (w, h) = parse_size(&a.size)?;
+    if a.start == 0 || a.max < a.start || a.step_s == 0 || a.fps == 0 || a.video_kbps == 0 {
+        bail!(
+            "--start, --step-s, --fps, --video-kbps must be at least 1 and --max at least --start"
+        );
+    }
+    for s in &a.servers {
+        if !["nginx", "relay", "relay-paid"].contains(&s.as_str()) {
+            bail!("--servers: unknown `{s}` (nginx, relay, relay-paid)");
+        }
+    }
+    if a.pay_every_ms < 100 {
+        bail!("--pay-every-ms must be at least 100");
+    }
+    let stream = network::Options {
+        part_ms: a.parts_ms,
+        width: w,
+        height: h,
+        fps: a.fps,
+        video_kbps: a.video_kbps,
+        pay_every: Duration::from_millis(a.pay_every_ms),
+        ..network::Options::default()
+    };
+    let rep = crate::bench::fanout::run(crate::bench::fanout::FanoutOptions {
+        stream,
+        step: Duration::from_secs(a.step_s),
+        start: a.start,
+        max: a.max,
+        servers: a.servers.clone(),
+    })
+    .await?;
+    let md = crate::bench::fanout::markdown(&rep);
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out)?;
+        std::fs::write(out.join("fanout.md"), &md)?;
+        std::fs::write(out.join("fanout.json"), serde_json::to_string_pretty(&rep)?)?;
+    }
+    print!("{md}");
+    Ok(())
+}
+
+async fn network_cmd(a: NetworkArgs) -> anyhow::Result<()> {
+    let (w, h) = parse_size(&a.size)?;
     if a.duration == 0 || a.viewers == 0 || a.edges == 0 || a.fps == 0 || a.video_kbps == 0 {
         bail!("--duration, --viewers, --edges, --fps and --video-kbps must be at least 1");
     }
@@ -103,6 +193,7 @@ async fn network_cmd(a: NetworkArgs) -> anyhow::Result<()> {
         video_kbps: a.video_kbps,
         price_per_second: a.price_per_second,
         pay_every: Duration::from_millis(a.pay_every_ms),
+        hlsjs: a.hlsjs,
     };
     eprintln!("running: {}", report::command_line(&opts));
     let rep = network::run(opts).await?;
