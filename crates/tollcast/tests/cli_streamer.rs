@@ -104,7 +104,8 @@ fn config(dir: &std::path::Path, ingest: &str) -> String {
         "[stream]\nid = \"cli-live\"\ntitle = \"Test stream\"\nkey_file = \"{d}/creator.key\"\nstatus_every = 1\n\n\
          [ingest]\n{ingest}\n\n\
          [origin]\nlisten = \"127.0.0.1:0\"\nstore_dir = \"{d}/chunks\"\n\n\
-         [pricing]\nprice_per_minute = \"1000:USD:6\"\nchat_price = 50\n\n\
+         [pricing]\nprice_per_minute = \"1000:USD:6\"\nchat_price = 50\nslow_mode = 3\n\n\
+         [[pricing.split]]\nrole = \"transcoder\"\npay_to = \"$transcoder.example/pay\"\nweight = 5\n\n\
          [wallet]\nledger = \"{d}/creator.redb\"\n"
     )
 }
@@ -247,6 +248,17 @@ async fn synthetic_stream_goes_live_with_obs_settings_ready_line_and_announcemen
     assert!(
         tags.iter()
             .any(|t| t[0] == "spsp" && t[1] == ready["spsp"].as_str().unwrap()),
+        "{tags:?}"
+    );
+    // The revenue split: the creator's share to its wallet, then the configured one.
+    let splits = tollcast_events::split::Splits::from_live_event(&ev).unwrap();
+    assert_eq!(splits.shares.len(), 2, "{tags:?}");
+    assert_eq!(splits.shares[0].pay_to, ready["spsp"].as_str().unwrap());
+    assert_eq!(splits.shares[0].weight, 100);
+    assert_eq!(splits.shares[0].pubkey, Some(stream.pubkey));
+    assert_eq!(splits.shares[1].pay_to, "$transcoder.example/pay");
+    assert!(
+        tags.contains(&vec!["slow_mode".into(), "3".into()]),
         "{tags:?}"
     );
     assert!(

@@ -183,29 +183,73 @@ impl Default for NostrSection {
 }
 
 /// `[pricing]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PricingSection {
     /// Price per watched minute, `AMOUNT:ASSET:SCALE` in base units (e.g. `1000:USD:6`).
     pub price_per_minute: Option<String>,
-    /// Price of one chat message (kind 1311) in base units of the stream's asset; unset: free.
+    /// Price of one chat message (kind 1311) in base units of the stream's asset; unset: the
+    /// relay's ordinary per-byte price.
     pub chat_price: Option<u64>,
-    /// Revenue shares announced on the live event (`[[pricing.split]]`).
+    /// Slow mode: at most one chat message per author per this many seconds (0: off).
+    pub slow_mode: u64,
+    /// Only subscribers (viewers with a tip receipt) may chat.
+    pub subscribers_only: bool,
+    /// Weight of the creator's own revenue share, paid to the wallet's SPSP endpoint
+    /// (default 100; 0 leaves the creator out of the split).
+    pub creator_weight: u32,
+    /// Other revenue shares announced on the live event (`[[pricing.split]]`).
     pub split: Vec<SplitEntry>,
 }
 
-/// One revenue share: `pubkey` (hex or npub) gets `weight` parts of the viewer revenue
-/// (relative to the sum of weights, the creator's own share included).
+impl Default for PricingSection {
+    fn default() -> Self {
+        Self {
+            price_per_minute: None,
+            chat_price: None,
+            slow_mode: 0,
+            subscribers_only: false,
+            creator_weight: 100,
+            split: Vec::new(),
+        }
+    }
+}
+
+/// One revenue share (a `split` tag, see `tollcast_events::split`): `weight` parts of what
+/// viewers pay the relays, after the relays' own margins, relative to the sum of all weights.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SplitEntry {
-    pub pubkey: String,
-    /// `creator`, `transcoder`, `relay`, `moderator`, `recorder`, ...
+    /// `creator`, `transcoder`, `relay` or `upstream`.
     pub role: String,
+    /// SPSP URL (`http(s)://…`) or payment pointer (`$host/path`).
+    pub pay_to: String,
     pub weight: u32,
-    /// Where this share is paid (ILP address or SPSP URL), if not found otherwise.
+    /// The payee's Nostr key (hex or npub), shown and audited.
     #[serde(default)]
-    pub pay_to: Option<String>,
+    pub pubkey: Option<String>,
+}
+
+impl SplitEntry {
+    /// As a split share (checked).
+    pub fn share(&self) -> Result<tollcast_events::split::SplitShare, StreamerError> {
+        let mut t = vec![
+            "split".to_string(),
+            self.role.clone(),
+            self.pay_to.clone(),
+            self.weight.to_string(),
+        ];
+        if let Some(pk) = &self.pubkey {
+            let pk = tollcast_events::nostr::prelude::PublicKey::parse(pk).map_err(|_| {
+                StreamerError::Config(format!(
+                    "pricing.split pubkey `{pk}` is not a hex or npub public key"
+                ))
+            })?;
+            t.push(pk.to_hex());
+        }
+        tollcast_events::split::SplitShare::from_tag(&t)
+            .map_err(|e| StreamerError::Config(format!("pricing.split: {e}")))
+    }
 }
 
 /// `[wallet]`.
@@ -394,15 +438,10 @@ impl StreamerConfig {
             parse_price(p)?;
         }
         for s in &self.pricing.split {
-            tollcast_events::nostr::prelude::PublicKey::parse(&s.pubkey).map_err(|_| {
-                StreamerError::Config(format!(
-                    "pricing.split pubkey `{}` is not a hex or npub public key",
-                    s.pubkey
-                ))
-            })?;
-            if s.weight == 0 || s.role.is_empty() {
-                return bad("every pricing.split needs a role and a weight above 0");
-            }
+            s.share()?;
+        }
+        if self.pricing.split.len() + 1 > tollcast_events::split::MAX_SPLITS {
+            return bad("too many pricing.split entries (at most 15 besides the creator)");
         }
         for r in &self.nostr.relays {
             if !(r.starts_with("ws://") || r.starts_with("wss://")) {

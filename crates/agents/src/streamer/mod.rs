@@ -30,6 +30,7 @@ use axum::routing::get;
 use tokio::sync::{Mutex, broadcast};
 use tollcast_events::live::{LiveEvent as Announcement, LiveStatus, Participant};
 use tollcast_events::nostr::prelude::{Keys, PublicKey, Timestamp, ToBech32};
+use tollcast_events::split::{SplitRole, SplitShare, Splits};
 use tollcast_events::{Role, StreamAddress};
 use tollcast_media::live::{LiveConfig, LiveEvent, LiveHandle, ManifestSigner, spawn_live};
 use tollcast_media::origin::Origin;
@@ -312,7 +313,12 @@ impl Streamer {
         };
 
         // The announcement: NIP-53 tags plus tollcast's price / spsp / split / chat price.
-        let extra = extra_tags(&cfg, spsp.as_deref(), info.ilp_address.as_deref())?;
+        let extra = extra_tags(
+            &cfg,
+            keys.public_key(),
+            spsp.as_deref(),
+            info.ilp_address.as_deref(),
+        )?;
         let base = Announcement {
             title: cfg.stream.title.clone(),
             summary: cfg.stream.summary.clone(),
@@ -620,6 +626,7 @@ fn metrics_text(s: &StreamerStatus) -> String {
 /// (where the creator is paid), `split` (revenue shares), `chat_price`.
 fn extra_tags(
     cfg: &StreamerConfig,
+    creator: PublicKey,
     spsp: Option<&str>,
     ilp: Option<&str>,
 ) -> Result<Vec<Vec<String>>, StreamerError> {
@@ -645,19 +652,20 @@ fn extra_tags(
     if let Some(i) = ilp {
         extra.push(vec!["ilp".into(), i.to_string()]);
     }
+    // Revenue split (tollcast_events::split): the creator's own share to the wallet first.
+    let mut shares = Vec::new();
+    if let Some(s) = spsp
+        && cfg.pricing.creator_weight > 0
+    {
+        let mut me = SplitShare::new(SplitRole::Creator, s, cfg.pricing.creator_weight);
+        me.pubkey = Some(creator);
+        shares.push(me);
+    }
     for s in &cfg.pricing.split {
-        let pk = PublicKey::parse(&s.pubkey)
-            .map_err(|_| StreamerError::Config(format!("split pubkey `{}`", s.pubkey)))?;
-        let mut t = vec![
-            "split".to_string(),
-            pk.to_hex(),
-            s.role.clone(),
-            s.weight.to_string(),
-        ];
-        if let Some(p) = &s.pay_to {
-            t.push(p.clone());
-        }
-        extra.push(t);
+        shares.push(s.share()?);
+    }
+    for t in (Splits { shares }).to_tags() {
+        extra.push(t.as_slice().to_vec());
     }
     if let Some(c) = cfg.pricing.chat_price {
         let (code, scale) = price
@@ -670,6 +678,13 @@ fn extra_tags(
             code,
             scale.to_string(),
         ]);
+    }
+    // Chat rules in the chat agent's tag format (agents::chat::settings).
+    if cfg.pricing.slow_mode > 0 {
+        extra.push(vec!["slow_mode".into(), cfg.pricing.slow_mode.to_string()]);
+    }
+    if cfg.pricing.subscribers_only {
+        extra.push(vec!["chat_mode".into(), "subscribers".into()]);
     }
     Ok(extra)
 }
