@@ -479,6 +479,44 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         (base, naddr)
     };
 
+    // 3b. The recorder: follows the signed manifests, keeps every segment (from the origin),
+    // and publishes a NIP-71 VOD once the stream ends.
+    let recorder = match start(
+        agents,
+        o,
+        dir,
+        "recorder",
+        vec![
+            s("record"),
+            s("--stream"),
+            stream.to_string(),
+            s("--relay"),
+            nostr_url.clone(),
+            s("--mirror"),
+            origin_url.clone(),
+            s("--listen"),
+            s("127.0.0.1:0"),
+            s("--store-dir"),
+            dir.join("recorder-chunks").display().to_string(),
+        ],
+        vec!["http: "],
+        vec![],
+    )
+    .await
+    {
+        Ok(i) => agents[i]
+            .out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .value("http"),
+        Err(e) => {
+            status(&format!(
+                "the recorder did not start, going on without it: {e:#}"
+            ));
+            None
+        }
+    };
+
     // 4. Relays: relay-a pulls from the origin, relay-b from relay-a (and pays it).
     let mut relays: Vec<RelayInfo> = Vec::new();
     let relay_specs = [
@@ -726,6 +764,14 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
 
     let nostr = RelayClient::connect(&nostr_url, ClientOptions::default())
         .map_err(|e| anyhow::anyhow!("demo Nostr client: {e}"))?;
+    if let Some(r) = &recorder {
+        infos.push(AgentInfo {
+            name: s("recorder"),
+            role: s("recorder (VOD)"),
+            what: s("follows the signed manifests, stores every segment (hash-checked), publishes a NIP-71 video event when the stream ends"),
+            url: Some(r.clone()),
+        });
+    }
     if let Some(w) = &watch {
         infos.push(AgentInfo {
             name: s("viewer"),
@@ -875,7 +921,41 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
     status(&format!(
         "{stop_reason}: stopping payments, settling, reading the ledgers…"
     ));
-    summary(&demo).await
+    let result = summary(&demo).await;
+    // End the stream: the streamer announces `ended`, the recorder writes and publishes the VOD.
+    if recorder.is_some()
+        && let Some(st) = agents.iter_mut().find(|a| a.name == "streamer")
+    {
+        st.stop(Duration::from_secs(10)).await;
+        if let Some(rec) = agents.iter().find(|a| a.name == "recorder") {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let vod = rec
+                    .out
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .value("vod");
+                if let Some(v) = vod {
+                    let j: serde_json::Value = serde_json::from_str(&v).unwrap_or_default();
+                    println!(
+                        "  recording: {} segments, {:.0} s, VOD {} (NIP-71 kind {} event {})",
+                        j["segments"],
+                        j["duration"].as_f64().unwrap_or(0.0),
+                        j["url"].as_str().unwrap_or(""),
+                        j["kind"],
+                        j["nevent"].as_str().unwrap_or("")
+                    );
+                    break;
+                }
+                if Instant::now() > deadline {
+                    println!("  recording: no VOD published within 20 s of the stream's end");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    result
 }
 
 fn status_line(d: &Demo) -> String {
