@@ -135,7 +135,13 @@ async fn overcharging_then_stalling_relays_are_dropped() {
         ],
     )
     .await;
-    let v = m.viewer(viewer_config(&m)).await;
+    // Top up once a second: the relay's shortfall then shows as 402s for a good part of
+    // each second (with frequent small top-ups its grace window hides most of them).
+    let cfg = tollcast_agents::viewer::ViewerConfig {
+        pay_every_ms: 1_000,
+        ..viewer_config(&m)
+    };
+    let v = m.viewer(cfg).await;
     let (ra, rb, rc) = (&m.relays[0], &m.relays[1], &m.relays[2]);
     assert_eq!(relay_of(&get(v.addr, "/api/status").await.json()), ra.url());
 

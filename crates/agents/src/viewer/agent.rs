@@ -560,6 +560,10 @@ impl Viewer {
                 "its offer names no SPSP endpoint to pay".into(),
             ));
         };
+        // What the relay has counted for us so far (its 402 says), before this session pays.
+        let before = payment_required_body(&c.url, &self.inner.viewer_id)
+            .await
+            .and_then(|p| p.received?.parse::<u128>().ok());
         let w = &self.inner.wallet;
         let mut s = PaySession::open(
             w.service(),
@@ -571,6 +575,7 @@ impl Viewer {
             Duration::from_secs(5),
         )
         .await?;
+        s.received_before = before;
         let until = Instant::now() + self.inner.cfg.pay_ahead();
         let r = s.top_up(until, w.connected()).await;
         self.inner.spent.fetch_add(s.sent, Ordering::Relaxed);
@@ -788,20 +793,51 @@ impl Viewer {
 
     /// On a 402 from `pk`: pay now if we owe, drop the relay if it asks for more than it
     /// offered or refuses although paid. Returns whether to retry the request.
-    async fn on_payment_required(&self, pk: PublicKey, tries: &mut u32) -> Result<(), ViewerError> {
+    async fn on_payment_required(
+        &self,
+        pk: PublicKey,
+        body: Option<PaymentRequiredView>,
+        tries: &mut u32,
+    ) -> Result<(), ViewerError> {
         let Some(cand) = self.current().filter(|c| c.pubkey == pk) else {
             return Ok(()); // already switched
         };
-        let remaining = {
+        let (remaining, delivered, before) = {
             let g = self.inner.session.lock().await;
             match g.as_ref() {
-                Some((p, s)) if *p == pk => Some(s.remaining()),
-                _ => None,
+                Some((p, s)) if *p == pk => (Some(s.remaining()), s.delivered, s.received_before),
+                _ => (None, 0, None),
             }
         };
         *tries += 1;
-        // What the relay says (its price, what it received from us).
-        let pr = payment_required_body(&cand.url, &self.inner.viewer_id).await;
+        // What the relay says (its price, what it received from us): from the 402 itself, or
+        // asked again (a chunk's 402 body is not kept).
+        let pr = match body {
+            Some(b) => Some(b),
+            None => payment_required_body(&cand.url, &self.inner.viewer_id).await,
+        };
+        // It counted everything we sent, we paid for more time than has passed, and still
+        // refuses: it is not selling at its advertised price.
+        if let (Some(pr), Some(r), Some(before)) = (&pr, remaining, before)
+            && r > Duration::from_millis(300)
+            && pr
+                .received
+                .as_deref()
+                .and_then(|x| x.parse::<u128>().ok())
+                .is_some_and(|got| got >= before + delivered as u128)
+        {
+            self.fail_relay(
+                pk,
+                format!(
+                    "overcharging: answered 402 Payment Required with {:.1} s of paid time left \
+                     and all {delivered} units we sent counted ({})",
+                    r.as_secs_f64(),
+                    pr.message
+                ),
+            )
+            .await;
+            return Ok(());
+        }
         if let Some(pr) = &pr
             && pr.price_per_second > cand.price_per_second
         {
@@ -856,6 +892,7 @@ impl Viewer {
                 let msg = self.state().1.unwrap_or_else(|| "no relay chosen".into());
                 return Err(ViewerError::NoRelay(msg));
             };
+            let mut body_402: Option<PaymentRequiredView> = None;
             let res = match want {
                 Want::Chunk(h) => relay.chunk(h).await.map(Got::Bytes),
                 Want::Playlist(p) => match relay.playlist(p).await {
@@ -868,10 +905,15 @@ impl Viewer {
                         }
                         Ok(Got::Playlist(r))
                     }
-                    Ok(r) => Err(RelayError::UpstreamStatus {
-                        status: r.status.as_u16(),
-                        what: p.to_string(),
-                    }),
+                    Ok(r) => {
+                        if r.status.as_u16() == 402 {
+                            body_402 = serde_json::from_slice(&r.body).ok();
+                        }
+                        Err(RelayError::UpstreamStatus {
+                            status: r.status.as_u16(),
+                            what: p.to_string(),
+                        })
+                    }
                     Err(e) => Err(e),
                 },
             };
@@ -894,7 +936,10 @@ impl Viewer {
                     }
                     self.fail_relay(pk, reason).await;
                 }
-                Verdict::PaymentRequired => self.on_payment_required(pk, &mut tries_402).await?,
+                Verdict::PaymentRequired => {
+                    self.on_payment_required(pk, body_402.take(), &mut tries_402)
+                        .await?
+                }
                 Verdict::Answer(e) => {
                     if matches!(e, ViewerError::Upstream(_)) {
                         tracing::debug!("request failed: {e}");
@@ -1110,6 +1155,9 @@ struct PaymentRequiredView {
     price_per_second: u64,
     #[serde(default)]
     message: String,
+    /// Money the relay received from this viewer id (decimal string).
+    #[serde(default)]
+    received: Option<String>,
 }
 
 /// The relay's 402 JSON for us, if it answers 402 to a playlist request now.

@@ -64,6 +64,10 @@ pub struct PaySession {
     pub delivered: u64,
     /// Paid service lasts until then, as the relay counts it.
     pub paid_until: Option<Instant>,
+    /// What the relay said it had received from our viewer id before this session paid
+    /// (from its 402 answer; None: unknown). Lets a later 402 be judged: if the relay counts
+    /// everything this session sent on top of it and still refuses, it overcharges.
+    pub received_before: Option<u128>,
 }
 
 impl PaySession {
@@ -100,6 +104,7 @@ impl PaySession {
             sent: 0,
             delivered: 0,
             paid_until: None,
+            received_before: None,
         })
     }
 
