@@ -5,6 +5,7 @@
 
 pub mod chat;
 pub mod discovery;
+pub mod moderator;
 pub mod recorder;
 pub mod relay;
 pub mod streamer;

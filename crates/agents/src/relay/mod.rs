@@ -17,6 +17,7 @@ pub mod billing;
 pub mod billing_store;
 pub mod http;
 pub mod manifests;
+pub mod moderation;
 pub mod native;
 pub mod splits;
 pub mod nostr;
