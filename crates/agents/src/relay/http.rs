@@ -42,6 +42,7 @@ impl Relay {
             )
             .route("/{name}", get(chunk).options(preflight))
             .layer(middleware::from_fn_with_state(self.clone(), gate))
+            .route("/metrics", get(metrics))
             .with_state(self.clone())
     }
 
@@ -55,6 +56,9 @@ impl Relay {
 
 /// Where [`Relay::paid_router`] serves SPSP.
 pub const PAY_PATH: &str = "/.well-known/pay";
+
+/// Where the CLI serves SPSP for ILP-native delivery (its own receiver).
+pub const NATIVE_PAY_PATH: &str = "/.well-known/pay-native";
 
 /// The viewer id a request carries.
 pub fn viewer_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
@@ -97,6 +101,29 @@ async fn gate(State(relay): State<Relay>, req: Request, next: Next) -> Response 
         common(&mut resp, "no-store");
         return resp;
     }
+    let path = req.uri().path();
+    let is_media = !path.ends_with(".m3u8") && !path.starts_with(PAY_PATH);
+    if relay.config().ilp_only_chunks && is_media {
+        relay
+            .metrics()
+            .payment_required
+            .fetch_add(1, Ordering::Relaxed);
+        let body = serde_json::json!({
+            "error": "payment_required",
+            "reason": "ilp_native_only",
+            "message": "this relay delivers media over ILP only: open a STREAM connection (SPSP at \
+                        /.well-known/pay-native/<viewer id>) and request chunks by hash, each \
+                        packet paying for the bytes its FULFILL carries",
+        });
+        let mut resp = (
+            StatusCode::PAYMENT_REQUIRED,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        common(&mut resp, "no-store");
+        return resp;
+    }
     if let Some(billing) = relay.billing() {
         let viewer = viewer_of(req.headers(), req.uri().query());
         if let Err(pr) = billing.check(viewer.as_deref()) {
@@ -115,6 +142,56 @@ async fn gate(State(relay): State<Relay>, req: Request, next: Next) -> Response 
         }
     }
     next.run(req).await
+}
+
+/// Prometheus text: the relay's counters (never gated).
+async fn metrics(State(relay): State<Relay>) -> Response {
+    let m = relay.metrics();
+    let mut out = String::new();
+    for (name, help, v) in [
+        (
+            "upstream_chunk_fetches",
+            "chunks fetched from upstream",
+            &m.upstream_chunk_fetches,
+        ),
+        (
+            "upstream_playlist_fetches",
+            "playlists fetched from upstream",
+            &m.upstream_playlist_fetches,
+        ),
+        ("cache_hits", "chunks served from the cache", &m.cache_hits),
+        (
+            "refused_chunks",
+            "chunks refused (bad hash, size or unsigned)",
+            &m.refused_chunks,
+        ),
+        (
+            "bytes_served",
+            "media bytes served (HTTP and ILP-native)",
+            &m.bytes_served,
+        ),
+        (
+            "payment_required",
+            "requests answered 402",
+            &m.payment_required,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP tollcast_relay_{name} {help}\n# TYPE tollcast_relay_{name} counter\ntollcast_relay_{name} {}\n",
+            v.load(Ordering::Relaxed)
+        ));
+    }
+    out.push_str(&format!(
+        "# HELP tollcast_relay_manifest_hashes chunk hashes known from signed manifests\n# TYPE tollcast_relay_manifest_hashes gauge\ntollcast_relay_manifest_hashes {}\n",
+        relay.manifests().len()
+    ));
+    if let Some(b) = relay.billing() {
+        out.push_str(&format!(
+            "# HELP tollcast_relay_active_viewers viewers with paid time left\n# TYPE tollcast_relay_active_viewers gauge\ntollcast_relay_active_viewers {}\n",
+            b.active_viewers()
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 /// Answered by [`gate`]; the route only has to exist.

@@ -10,18 +10,19 @@
 //! the same chunk or playlist URL cause one upstream fetch ([`upstream::Coalescer`]).
 //!
 //! Modules: [`upstream`] (HTTP client, coalescing), [`manifests`] (trusted hashes),
-//! [`billing`] (credit mode; [`billing_store`] keeps balances durable), [`http`] (the axum routes, 402 gating), [`nostr`] (manifest
-//! subscription), [`offer`] (the kind-31312 advertisement).
+//! [`billing`] (credit mode; [`billing_store`] keeps balances durable), [`http`] (the axum
+//! routes, 402 gating), [`nostr`] (manifest subscription), [`offer`] (the kind-31312
+//! advertisement), [`native`] (ILP-native delivery: chunk bytes inside the FULFILLs that pay
+//! for them), [`splits`] (revenue shares forwarded over ILP in batches, durable books).
 
 pub mod billing;
 pub mod billing_store;
 pub mod http;
 pub mod manifests;
-pub mod moderation;
 pub mod native;
-pub mod splits;
 pub mod nostr;
 pub mod offer;
+pub mod splits;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -71,6 +72,9 @@ pub struct RelayConfig {
     /// Viewer id this relay presents to a paid upstream relay (it pays that relay over STREAM
     /// with credentials tagged with this id).
     pub upstream_viewer: Option<String>,
+    /// ILP-native only: chunks are not served over HTTP (402 with a pointer to ILP-native
+    /// delivery); playlists still are. See [`native`].
+    pub ilp_only_chunks: bool,
 }
 
 impl RelayConfig {
@@ -80,6 +84,7 @@ impl RelayConfig {
             upstream_timeout: Duration::from_secs(15),
             manifest_wait: Duration::from_secs(8),
             upstream_viewer: None,
+            ilp_only_chunks: false,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `tollcast relay`: run a relay agent (CDN edge) for one stream: pull chunks from an origin or
 //! a parent relay, verify them against the stream's signed manifests (followed on Nostr), cache
-//! and serve LL-HLS; optionally paid (credit mode over ILP STREAM) and advertised on Nostr.
+//! and serve LL-HLS; optionally paid — credit mode (money per second over ILP STREAM) and/or
+//! ILP-native mode (chunk bytes inside the FULFILLs that pay for them) — with revenue splits
+//! forwarded over ILP in batches, and advertised on Nostr. Prints `ready: {json}` once serving.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,17 +10,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use nostr::prelude::{Keys, PublicKey, Timestamp};
+use nostr::prelude::{Filter, Keys, Kind, PublicKey, Timestamp};
 use tollcast_agents::relay::billing::{Billing, BillingConfig};
+use tollcast_agents::relay::http::NATIVE_PAY_PATH;
 use tollcast_agents::relay::manifests::ManifestBook;
+use tollcast_agents::relay::native::{NativePricing, NativeServer};
 use tollcast_agents::relay::nostr::follow_manifests;
 use tollcast_agents::relay::offer::OfferSettings;
+use tollcast_agents::relay::splits::{SplitsConfig, Splitter};
 use tollcast_agents::relay::{Relay, RelayConfig};
+use tollcast_events::Price;
 use tollcast_events::StreamAddress;
+use tollcast_events::split::{SplitShare, Splits};
 use tollcast_media::store::ChunkStore;
-use tollcast_net::connector::{Node, NodeConfig};
+use tollcast_net::connector::{AccountId, Node, NodeConfig};
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
-use tollcast_net::stream::StreamReceiver;
+use tollcast_net::stream::{StreamReceiver, spsp_http};
 
 /// Run a relay agent for one stream.
 ///
@@ -27,6 +34,12 @@ use tollcast_net::stream::StreamReceiver;
 /// Chain relays by giving another relay's URL as `--upstream`. Add `--price-per-second` and
 /// `--node-config` to charge viewers (credit mode): they pay over ILP STREAM via the SPSP
 /// endpoint `/.well-known/pay/<viewer id>` and send `Authorization: Bearer <viewer id>`.
+/// `--native` adds ILP-native delivery (SPSP at `/.well-known/pay-native/<viewer id>`, chunks
+/// requested by hash over STREAM, priced by `--price-per-gb` / `--price-per-part`);
+/// `--native-only` stops serving chunks over HTTP. Revenue splits: `--split
+/// creator=<spsp>=<weight>` (repeatable) or `--splits-from-event` (the `split` tags of the
+/// stream's signed kind-30311 event), plus `--relay-margin-ppm` and `--upstream-pay-to` /
+/// `--upstream-ppm`; shares are paid every `--batch-ms` and booked in `--splits-db`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Where to pull from: the origin's or a parent relay's base URL (http://host:port).
@@ -84,6 +97,71 @@ pub struct Args {
     /// Public base URL of this relay for the offer (default http://<listen address>).
     #[arg(long)]
     public_url: Option<String>,
+    /// ILP-native mode: serve chunks by hash over STREAM, bytes inside the FULFILLs that pay
+    /// for them (needs --node-config and a price).
+    #[arg(long)]
+    native: bool,
+    /// ILP-native only: chunks are not served over HTTP at all (playlists still are).
+    #[arg(long)]
+    native_only: bool,
+    /// ILP-native mode: base units per 10^9 bytes delivered.
+    #[arg(long, default_value_t = 0)]
+    price_per_gb: u64,
+    /// ILP-native mode: base units per chunk delivered (spread over its bytes).
+    #[arg(long, default_value_t = 0)]
+    price_per_part: u64,
+    /// Revenue split payee `role=spsp_url_or_pointer=weight` (role: creator, transcoder,
+    /// relay, upstream); repeatable. The rest after margin and upstream share goes by weight.
+    #[arg(long = "split")]
+    splits: Vec<String>,
+    /// Read the split from the `split` tags of the stream's signed kind-30311 live event.
+    #[arg(long)]
+    splits_from_event: bool,
+    /// Splits: this relay's margin, parts per million of viewer revenue (100000 = 10 %).
+    #[arg(long, default_value_t = 100_000)]
+    relay_margin_ppm: u32,
+    /// Splits: SPSP endpoint of the upstream relay, paid `--upstream-ppm` of revenue.
+    #[arg(long)]
+    upstream_pay_to: Option<String>,
+    /// Splits: the upstream relay's share, parts per million of viewer revenue.
+    #[arg(long, default_value_t = 0)]
+    upstream_ppm: u32,
+    /// Splits: pay out owed shares every this many ms.
+    #[arg(long, default_value_t = 5000)]
+    batch_ms: u64,
+    /// Splits: file keeping the books (revenue, shares sent) across restarts.
+    #[arg(long, default_value = "tollcast-relay-splits.redb")]
+    splits_db: PathBuf,
+}
+
+/// The stream's splits from its signed live event on any of `clients`.
+async fn splits_from_event(
+    clients: &[RelayClient],
+    stream: &StreamAddress,
+) -> anyhow::Result<Splits> {
+    let filter = Filter::new()
+        .kind(Kind::from(tollcast_events::live::KIND_LIVE_EVENT))
+        .author(stream.pubkey)
+        .identifier(stream.identifier.clone());
+    let mut newest: Option<nostr::prelude::Event> = None;
+    for c in clients {
+        let evs = c
+            .fetch(vec![filter.clone()], Duration::from_secs(5))
+            .await
+            .map_err(|e| anyhow::anyhow!("fetching the live event from {}: {e}", c.url()))?;
+        for ev in evs {
+            if newest.as_ref().is_none_or(|n| ev.created_at > n.created_at) {
+                newest = Some(ev);
+            }
+        }
+    }
+    let ev = newest.ok_or_else(|| {
+        anyhow::anyhow!(
+            "--splits-from-event: no kind-30311 event for {stream} on the --nostr relays; \
+             publish it first or give --split role=pay_to=weight"
+        )
+    })?;
+    Splits::from_live_event(&ev).map_err(|e| anyhow::anyhow!("the live event's split tags: {e}"))
 }
 
 fn parse_key(s: &str) -> anyhow::Result<PublicKey> {
@@ -100,8 +178,26 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         .iter()
         .map(|s| parse_key(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if a.price_per_second.is_some() != a.node_config.is_some() {
+    let native = a.native || a.native_only;
+    if a.price_per_second.is_some() && a.node_config.is_none() {
         bail!("credit mode needs both --price-per-second and --node-config (the ILP node paid)");
+    }
+    if native && a.node_config.is_none() {
+        bail!("ILP-native mode (--native) needs --node-config (the ILP node viewers pay)");
+    }
+    if a.node_config.is_some() && a.price_per_second.is_none() && !native {
+        bail!("--node-config is for a paid relay: add --price-per-second and/or --native");
+    }
+    let mut shares = Vec::new();
+    for s in &a.splits {
+        shares.push(
+            SplitShare::parse_cli(s)
+                .map_err(|e| anyhow::anyhow!("--split {s}: {e} (want role=pay_to=weight)"))?,
+        );
+    }
+    let want_splits = !shares.is_empty() || a.splits_from_event || a.upstream_pay_to.is_some();
+    if want_splits && a.node_config.is_none() {
+        bail!("revenue splits are paid from the relay's ILP node: give --node-config");
     }
     let store = ChunkStore::open(&a.store_dir, a.store_mib.saturating_mul(1024 * 1024))
         .with_context(|| format!("opening the chunk cache in {}", a.store_dir.display()))?;
@@ -129,14 +225,22 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let http = listener.local_addr()?;
     let public = a.public_url.clone().unwrap_or(format!("http://{http}"));
 
-    // Credit mode: a STREAM receiver on the node, crediting viewers by their credential tag.
-    let mut paid = None;
-    if let (Some(pps), Some(path)) = (a.price_per_second, &a.node_config) {
-        let cfg = NodeConfig::load(path)
-            .map_err(|e| anyhow::anyhow!("--node-config {}: {e}", path.display()))?;
-        let node = Node::start(cfg)
-            .await
-            .map_err(|e| anyhow::anyhow!("starting the ILP node: {e}"))?;
+    // Paid: the relay's ILP node, a credit-mode receiver (crediting viewers by their
+    // credential tag), an ILP-native receiver (answering chunk requests), the splitter.
+    let node = match &a.node_config {
+        Some(path) => {
+            let cfg = NodeConfig::load(path)
+                .map_err(|e| anyhow::anyhow!("--node-config {}: {e}", path.display()))?;
+            Some(
+                Node::start(cfg)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("starting the ILP node: {e}"))?,
+            )
+        }
+        None => None,
+    };
+    let mut credit = None;
+    if let (Some(pps), Some(node)) = (a.price_per_second, &node) {
         let receiver =
             StreamReceiver::attach(&node.connector, "relay", &a.asset_code, a.asset_scale, None)
                 .map_err(|e| anyhow::anyhow!("node address cannot take a receiver: {e}"))?;
@@ -154,47 +258,181 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--billing-db {}: {e}", a.billing_db.display()))?,
         );
         billing.follow(&receiver);
-        paid = Some((node, receiver, billing));
+        credit = Some((receiver, billing));
     }
-    let billing = paid.as_ref().map(|(_, _, b)| b.clone());
+    let native_receiver = match (&node, native) {
+        (Some(node), true) => Some(
+            StreamReceiver::attach(
+                &node.connector,
+                "native",
+                &a.asset_code,
+                a.asset_scale,
+                None,
+            )
+            .map_err(|e| anyhow::anyhow!("node address cannot take a receiver: {e}"))?,
+        ),
+        _ => None,
+    };
+    let billing = credit.as_ref().map(|(_, b)| b.clone());
     let mut cfg = RelayConfig::new(a.upstream.clone());
     cfg.manifest_wait = Duration::from_millis(a.manifest_wait_ms);
     cfg.upstream_viewer = a.upstream_viewer.clone();
+    cfg.ilp_only_chunks = a.native_only;
     let relay = Relay::new(cfg, store, book, billing).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let router = match &paid {
-        Some((_, receiver, _)) => relay.paid_router(receiver.clone()),
+    let pricing = NativePricing {
+        price_per_gb: a.price_per_gb,
+        price_per_part: a.price_per_part,
+    };
+    if let Some(r) = &native_receiver {
+        r.set_responder(Some(NativeServer::new(relay.clone(), pricing)));
+    }
+    let mut router = match &credit {
+        Some((receiver, _)) => relay.paid_router(receiver.clone()),
         None => relay.router(),
     };
+    if let Some(r) = &native_receiver {
+        router = router.merge(spsp_http::router(r.clone(), NATIVE_PAY_PATH));
+    }
+    let mut splitter = None;
+    if want_splits && let Some(node) = &node {
+        let mut sc = SplitsConfig::new(stream.to_string());
+        sc.relay_margin_ppm = a.relay_margin_ppm;
+        sc.upstream_pay_to = a.upstream_pay_to.clone();
+        sc.upstream_ppm = a.upstream_ppm;
+        sc.batch = Duration::from_millis(a.batch_ms.max(10));
+        sc.shares = if a.splits_from_event {
+            splits_from_event(&clients, &stream).await?
+        } else {
+            Splits { shares }
+        };
+        let s = Splitter::open(sc, &a.splits_db)
+            .map_err(|e| anyhow::anyhow!("--splits-db {}: {e}", a.splits_db.display()))?;
+        if let Some((r, _)) = &credit {
+            s.follow(r);
+        }
+        if let Some(r) = &native_receiver {
+            s.follow(r);
+        }
+        s.run(
+            node.connector.sender(AccountId::local()),
+            node.connector.address().clone(),
+        );
+        // The books of the stream, for dashboards and audits (StreamBooks JSON).
+        let books = s.clone();
+        router = router.route(
+            "/splits",
+            axum::routing::get(move || {
+                let books = books.clone();
+                async move { axum::Json(books.books()) }
+            }),
+        );
+        splitter = Some(s);
+    }
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             eprintln!("relay HTTP server stopped: {e}");
         }
     });
+    let keys = match &a.secret_key {
+        Some(k) => Keys::parse(k).context("--secret-key must be a 64-hex or nsec secret key")?,
+        None => Keys::generate(),
+    };
     println!("playlist: {public}/live/master.m3u8");
     println!("upstream: {}", a.upstream);
-    if let Some((node, receiver, _)) = &paid {
+    if let Some((receiver, _)) = &credit {
         println!(
-            "credit mode: {} {} (scale {}) per second, pay via SPSP {public}/.well-known/pay/<viewer id> (ILP {} at node {})",
+            "credit mode: {} {} (scale {}) per second, pay via SPSP {public}/.well-known/pay/<viewer id> (ILP {})",
             a.price_per_second.unwrap_or(0),
             receiver.config().asset_code,
             receiver.config().asset_scale,
             receiver.config().server_address,
-            node.local_addr
         );
-        let keys = match &a.secret_key {
-            Some(k) => {
-                Keys::parse(k).context("--secret-key must be a 64-hex or nsec secret key")?
+    }
+    if let Some(r) = &native_receiver {
+        println!(
+            "ILP-native mode: {} per GB + {} per chunk ({} scale {}), SPSP {public}{NATIVE_PAY_PATH}/<viewer id> (ILP {}){}",
+            a.price_per_gb,
+            a.price_per_part,
+            a.asset_code,
+            a.asset_scale,
+            r.config().server_address,
+            if a.native_only {
+                ", chunks not served over HTTP"
+            } else {
+                ""
             }
-            None => Keys::generate(),
-        };
+        );
+    }
+    if let Some(s) = &splitter {
+        let c = s.config();
+        println!(
+            "splits: margin {} ppm, upstream {} ppm, {} payees, paid every {} ms, books in {}",
+            c.relay_margin_ppm,
+            c.upstream_ppm,
+            c.shares.shares.len(),
+            c.batch.as_millis(),
+            a.splits_db.display()
+        );
+    }
+    if let Some(node) = &node {
+        println!(
+            "node: {} (BTP {})",
+            node.connector.address(),
+            node.btp_url()
+        );
+    }
+    let ready = serde_json::json!({
+        "url": public,
+        "http": http.to_string(),
+        "playlist": format!("{public}/live/master.m3u8"),
+        "upstream": a.upstream,
+        "stream": stream.to_string(),
+        "pubkey": keys.public_key().to_hex(),
+        "metrics": format!("{public}/metrics"),
+        "credit": credit.as_ref().map(|(r, _)| serde_json::json!({
+            "spsp": format!("{public}/.well-known/pay"),
+            "ilp_address": r.config().server_address.to_string(),
+            "price_per_second": a.price_per_second,
+        })),
+        "native": native_receiver.as_ref().map(|r| serde_json::json!({
+            "spsp": format!("{public}{NATIVE_PAY_PATH}"),
+            "ilp_address": r.config().server_address.to_string(),
+            "price_per_gb": a.price_per_gb,
+            "price_per_part": a.price_per_part,
+            "only": a.native_only,
+        })),
+        "asset_code": a.asset_code,
+        "asset_scale": a.asset_scale,
+        "node": node.as_ref().map(|n| serde_json::json!({
+            "address": n.connector.address().to_string(),
+            "btp": n.btp_url(),
+        })),
+        "splits": splitter.as_ref().map(|_| format!("{public}/splits")),
+        "splits_db": splitter.as_ref().map(|_| a.splits_db.display().to_string()),
+    });
+    println!("ready: {ready}");
+    if node.is_some() {
+        let mut spsp = Vec::new();
+        let mut ilp_address = String::new();
+        if let Some((r, _)) = &credit {
+            spsp.push(format!("{public}/.well-known/pay"));
+            ilp_address = r.config().server_address.to_string();
+        }
+        if let Some(r) = &native_receiver {
+            spsp.push(format!("{public}{NATIVE_PAY_PATH}"));
+            if ilp_address.is_empty() {
+                ilp_address = r.config().server_address.to_string();
+            }
+        }
         relay.advertise(
             keys,
             clients.clone(),
             OfferSettings {
-                ilp_address: receiver.config().server_address.to_string(),
-                spsp: vec![format!("{public}/.well-known/pay")],
+                ilp_address,
+                spsp,
                 url: Some(public.clone()),
-                price_per_gb: None,
+                price_per_gb: (native && a.price_per_gb > 0)
+                    .then(|| Price::new(a.price_per_gb, a.asset_code.clone(), a.asset_scale)),
                 capacity: a.capacity,
                 every: Duration::from_secs(60),
             },
