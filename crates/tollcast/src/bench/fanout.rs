@@ -253,9 +253,9 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
                     )
                     .await?;
                     wallet = Some((w, node));
-                    Some((billing, receiver))
+                    (Some(billing), Some(receiver))
                 } else {
-                    None
+                    (None, None)
                 };
                 let (r, a) = on(
                     &rt_server,
@@ -264,7 +264,8 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
                         nostr_url.clone(),
                         format!("http://{}", origin.addr),
                         sub(server)?,
-                        paid,
+                        paid.0,
+                        paid.1,
                     ),
                 )
                 .await?;

@@ -27,6 +27,7 @@ use nostr::prelude::Keys;
 use tokio::runtime::Runtime;
 use tollcast_agents::relay::billing::{Billing, BillingConfig};
 use tollcast_agents::relay::manifests::ManifestBook;
+use tollcast_agents::relay::native::{FetchStats, NativeFetcher, NativePricing, NativeServer};
 use tollcast_agents::relay::nostr::follow_manifests;
 use tollcast_agents::relay::{Relay, RelayConfig};
 use tollcast_events::{Role, StreamAddress};
@@ -70,6 +71,17 @@ pub struct Options {
     pub pay_every: Duration,
     /// Also play the origin and an edge with hls.js in headless Chromium during the window.
     pub hlsjs: bool,
+    /// How viewers pay the edges.
+    pub mode: Mode,
+}
+
+/// Paid delivery mode of the edge relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Viewers stream money per second; parts over HTTP while the balance covers them.
+    Credit,
+    /// Parts travel inside the FULFILLs of the STREAM packets that pay for them.
+    Native,
 }
 
 impl Default for Options {
@@ -87,6 +99,7 @@ impl Default for Options {
             price_per_second: 100,
             pay_every: Duration::from_secs(1),
             hlsjs: false,
+            mode: Mode::Credit,
         }
     }
 }
@@ -108,6 +121,9 @@ pub struct PlayerLog {
     pub part_hold_back_s: Option<f64>,
     /// (when, what): failed requests (first 1,000).
     pub errors: Vec<(f64, String)>,
+    /// ILP-native: (when done, ms) per part fetch, and the fetcher's totals.
+    pub native_fetch: Vec<(f64, f64)>,
+    pub native: Option<FetchStats>,
     pub body_bytes: u64,
     pub requests: u64,
 }
@@ -270,7 +286,8 @@ pub(crate) async fn start_relay(
     nostr_url: String,
     upstream: String,
     dir: std::path::PathBuf,
-    paid: Option<(Arc<Billing>, Arc<StreamReceiver>)>,
+    billing: Option<Arc<Billing>>,
+    receiver: Option<Arc<StreamReceiver>>,
 ) -> anyhow::Result<(Relay, SocketAddr)> {
     let store = ChunkStore::open(&dir, 256 * 1024 * 1024)?;
     let book = Arc::new(ManifestBook::new(stream, []));
@@ -283,15 +300,10 @@ pub(crate) async fn start_relay(
         let _client = client;
         let _ = task.await;
     });
-    let relay = Relay::new(
-        RelayConfig::new(upstream),
-        store,
-        book,
-        paid.as_ref().map(|(b, _)| b.clone()),
-    )
-    .map_err(|e| anyhow!("{e}"))?;
-    let router = match paid {
-        Some((_, r)) => relay.paid_router(r),
+    let relay =
+        Relay::new(RelayConfig::new(upstream), store, book, billing).map_err(|e| anyhow!("{e}"))?;
+    let router = match receiver {
+        Some(r) => relay.paid_router(r),
         None => relay.router(),
     };
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -382,6 +394,7 @@ async fn player(
     viewer: Option<String>,
     log: Arc<Mutex<PlayerLog>>,
     stop: Arc<AtomicBool>,
+    mut native: Option<NativeFetcher>,
 ) {
     let mut c = Client::new(addr, viewer);
     let mut next: Option<(u64, u32)> = None;
@@ -422,7 +435,24 @@ async fn player(
                 // The first playlist's backlog is history, not live parts.
                 continue;
             }
-            match c.get(&format!("/{}.m4s", p.hash)).await {
+            let got = match native.as_mut() {
+                Some(f) => {
+                    let t0 = epoch_ms();
+                    match f.fetch(&p.hash, None).await {
+                        Ok(_) => {
+                            let t = epoch_ms();
+                            let mut g = log.lock().unwrap_or_else(|p| p.into_inner());
+                            g.native_fetch.push((t, t - t0));
+                            g.native = Some(f.stats());
+                            drop(g);
+                            Ok((200, bytes::Bytes::new()))
+                        }
+                        Err(e) => Err(anyhow!("ILP-native fetch: {e}")),
+                    }
+                }
+                None => c.get(&format!("/{}.m4s", p.hash)).await,
+            };
+            match got {
                 Ok((200, _)) => {
                     let t = epoch_ms();
                     log.lock()
@@ -440,6 +470,7 @@ async fn player(
         }
     }
     let mut g = log.lock().unwrap_or_else(|p| p.into_inner());
+    g.native = native.as_ref().map(|f| f.stats());
     g.body_bytes = c.body_bytes;
     g.requests = c.requests;
 }
@@ -583,6 +614,14 @@ fn hlsjs_player(
         .context("cannot run node (Node.js 20) for --hlsjs")
 }
 
+/// ILP-native prices: the credit-mode price per second, spread over the parts of a second.
+fn native_pricing(o: &Options) -> NativePricing {
+    NativePricing {
+        price_per_gb: 0,
+        price_per_part: (o.price_per_second * o.part_ms as u64 / 1000).max(1),
+    }
+}
+
 /// CPU of every agent at one instant.
 #[derive(Debug, Clone, Default)]
 pub struct CpuSnap {
@@ -655,6 +694,7 @@ pub async fn run(opts: Options) -> anyhow::Result<report::NetworkReport> {
             format!("http://{}", origin.addr),
             dir("relay-a")?,
             None,
+            None,
         ),
     )
     .await?;
@@ -679,10 +719,18 @@ pub async fn run(opts: Options) -> anyhow::Result<report::NetworkReport> {
                 nostr_url.clone(),
                 format!("http://{a_addr}"),
                 dir(&format!("edge{i}"))?,
-                Some((billing, receiver.clone())),
+                // ILP-native: HTTP (playlists) free, parts paid inside STREAM packets.
+                (opts.mode == Mode::Credit).then_some(billing),
+                Some(receiver.clone()),
             ),
         )
         .await?;
+        if opts.mode == Mode::Native {
+            receiver.set_responder(Some(NativeServer::new(
+                relay.clone(),
+                native_pricing(&opts),
+            )));
+        }
         let (proxy, counts) = meter::start(node.local_addr).await?;
         meters.push((proxy, counts));
         edges.push((relay, addr));
@@ -728,7 +776,12 @@ pub async fn run(opts: Options) -> anyhow::Result<report::NetworkReport> {
     let payments: Arc<Mutex<Vec<PaymentLog>>> = Arc::default();
     let paying = Arc::new(AtomicU64::new(0));
     let mut payer_tasks = Vec::new();
-    for v in 0..opts.viewers {
+    let payers = if opts.mode == Mode::Credit {
+        opts.viewers
+    } else {
+        0
+    };
+    for v in 0..payers {
         let edge = edges[v % opts.edges].1;
         payer_tasks.push(rt_pay.spawn(payer(
             wallet.connector.sender(AccountId::local()),
@@ -742,7 +795,7 @@ pub async fn run(opts: Options) -> anyhow::Result<report::NetworkReport> {
         )));
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    while (paying.load(Ordering::Relaxed) as usize) < opts.viewers {
+    while (paying.load(Ordering::Relaxed) as usize) < payers {
         if let Some(t) = payer_tasks.iter_mut().find(|t| t.is_finished()) {
             return Err(match t.await {
                 Ok(Err(e)) => e.context("a viewer could not pay"),
@@ -767,15 +820,44 @@ pub async fn run(opts: Options) -> anyhow::Result<report::NetworkReport> {
             None,
             probe_origin.clone(),
             stop.clone(),
+            None,
         )),
-        rt_view.spawn(player(a_addr, None, probe_a.clone(), stop.clone())),
+        rt_view.spawn(player(a_addr, None, probe_a.clone(), stop.clone(), None)),
     ];
     for (v, log) in viewers.iter().enumerate() {
+        let edge = edges[v % opts.edges].1;
+        let native = match opts.mode {
+            Mode::Credit => None,
+            Mode::Native => {
+                let svc = wallet.connector.sender(AccountId::local());
+                let viewer = format!("viewer{v}");
+                let pricing = native_pricing(&opts);
+                Some(
+                    on(&rt_view, async move {
+                        let spsp = spsp_http::query(
+                            &format!("http://{edge}/.well-known/pay/{viewer}"),
+                            Duration::from_secs(10),
+                        )
+                        .await
+                        .map_err(|e| anyhow!("SPSP: {e}"))?;
+                        let mut cfg =
+                            SenderConfig::new(spsp.destination_account, spsp.shared_secret);
+                        cfg.source_address =
+                            Some(Address::new("test.bench.wallet").map_err(|e| anyhow!("{e}"))?);
+                        NativeFetcher::connect(svc, cfg, pricing)
+                            .await
+                            .map_err(|e| anyhow!("ILP-native connect: {e}"))
+                    })
+                    .await?,
+                )
+            }
+        };
         player_tasks.push(rt_view.spawn(player(
-            edges[v % opts.edges].1,
+            edge,
             Some(format!("viewer{v}")),
             log.clone(),
             stop.clone(),
+            native,
         )));
     }
 

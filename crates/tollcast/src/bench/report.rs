@@ -10,7 +10,7 @@ use tollcast_econ::{Dec, Figure, Measured, Status};
 
 use super::cpu;
 use super::machine::Machine;
-use super::network::{CpuSnap, Options, PartInfo, PaymentLog, PlayerLog};
+use super::network::{CpuSnap, Mode, Options, PartInfo, PaymentLog, PlayerLog};
 use super::stats::Summary;
 
 /// Everything a run recorded.
@@ -60,6 +60,11 @@ pub struct Consistency {
 #[derive(Debug, Clone, Serialize)]
 pub struct Payment {
     pub mode: &'static str,
+    /// ILP-native: media bytes that rode in the FULFILLs (to split wire bytes into media and
+    /// payment overhead); 0 in credit mode.
+    pub media_bytes_in_packets: u64,
+    /// Wire bytes that were not media, per part delivered.
+    pub overhead_bytes_per_part: f64,
     pub payments: usize,
     pub amount_per_payment: u64,
     /// Sender's view: from send() to the FULFILL back.
@@ -349,13 +354,28 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         })
         .collect();
     let credit_s = Summary::of(&credit);
-    stages.push(Stage {
-        name: "payment (send -> credited at the relay)".into(),
-        on_path: false,
-        ms: credit_s,
-        note:
-            "credit mode: viewers pay ahead, so no part waits for a payment; not added to the total"
-                .into(),
+    let native = r.opts.mode == Mode::Native;
+    let native_fetch: Vec<f64> = r
+        .viewers
+        .iter()
+        .flat_map(|v| v.native_fetch.iter())
+        .filter(|(t, _)| window(*t))
+        .map(|(_, ms)| *ms)
+        .collect();
+    stages.push(if native {
+        Stage {
+            name: "payment + delivery of a part in STREAM packets (size query + paid slices)".into(),
+            on_path: false,
+            ms: Summary::of(&native_fetch),
+            note: "ILP-native: already inside relay hop 2 (the part arrives in the FULFILLs that pay for it); not added again".into(),
+        }
+    } else {
+        Stage {
+            name: "payment (send -> credited at the relay)".into(),
+            on_path: false,
+            ms: credit_s,
+            note: "credit mode: viewers pay ahead, so no part waits for a payment; not added to the total".into(),
+        }
     });
 
     let total_s = Summary::of(&total);
@@ -433,13 +453,41 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         .map(|v| v.recv.values().filter(|t| window(**t)).count() as u64)
         .sum();
     let wire: u64 = r.payment_wire_bytes.iter().sum();
-    let n_pay = pays.len().max(1) as f64;
+    // ILP-native: packets and media bytes from the fetchers (whole run; scaled to the window by
+    // the share of window parts among all parts fetched).
+    let (mut packets, mut media, mut fetched) = (0u64, 0u64, 0u64);
+    for v in &r.viewers {
+        if let Some(st) = v.native {
+            packets += st.packets;
+            media += st.bytes;
+            fetched += st.chunks;
+        }
+    }
+    let share = if fetched == 0 {
+        0.0
+    } else {
+        parts_delivered as f64 / fetched as f64
+    };
+    let media_w = (media as f64 * share) as u64;
+    let packets_w = (packets as f64 * share) as usize;
+    let pays_n = if native { packets_w } else { pays.len() };
+    let n_pay = pays_n.max(1) as f64;
     let per_part = parts_delivered.max(1) as f64;
     let payment = Payment {
-        mode: "credit",
-        payments: pays.len(),
-        amount_per_payment: r.opts.price_per_second * r.opts.pay_every.as_millis() as u64 / 1000,
-        rtt_ms: Summary::of(&rtt),
+        mode: if native { "ilp-native" } else { "credit" },
+        media_bytes_in_packets: media_w,
+        overhead_bytes_per_part: wire.saturating_sub(media_w) as f64 / per_part,
+        payments: pays_n,
+        amount_per_payment: if native {
+            (r.opts.price_per_second * r.opts.part_ms as u64 / 1000).max(1)
+        } else {
+            r.opts.price_per_second * r.opts.pay_every.as_millis() as u64 / 1000
+        },
+        rtt_ms: if native {
+            Summary::of(&native_fetch)
+        } else {
+            Summary::of(&rtt)
+        },
         credit_ms: credit_s,
         wire_bytes: wire,
         bytes_per_payment: wire as f64 / n_pay,
@@ -555,8 +603,12 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         browser,
         browser_errors,
         not_measured: vec![
-            "transcode stage: no transcoder agent in the tree yet (the stream is served at its source rendition)".into(),
-            "ILP-native delivery mode: not available in this build; payment overhead is credit mode only".into(),
+            "transcode stage: the transcoder agent (NIP-90 ladder job) is not in this bench's tree yet; the stream is served at its source rendition".into(),
+            if native {
+                "credit mode: run again with --mode credit to compare".into()
+            } else {
+                "ILP-native mode: run again with --mode native to compare".into()
+            },
         ],
     })
 }
@@ -662,11 +714,26 @@ pub fn markdown(r: &NetworkReport) -> String {
     let _ = writeln!(o, "| figure | value |\n|---|---|");
     let rows = [
         (
-            "payments in the window",
+            if p.mode == "ilp-native" {
+                "STREAM packets in the window (each pays for the bytes in its FULFILL)"
+            } else {
+                "payments in the window"
+            },
             format!("{} of {} base units each", p.payments, p.amount_per_payment),
         ),
         (
-            "payment round trip (send -> FULFILL) p50/p95/p99",
+            "wire bytes that are not media, per part",
+            format!(
+                "{:.0} B (media carried in packets: {} B)",
+                p.overhead_bytes_per_part, p.media_bytes_in_packets
+            ),
+        ),
+        (
+            if p.mode == "ilp-native" {
+                "part fetched over STREAM (paid + delivered) p50/p95/p99"
+            } else {
+                "payment round trip (send -> FULFILL) p50/p95/p99"
+            },
             format!(
                 "{} / {} / {} ms",
                 ms(p.rtt_ms.p50),

@@ -63,6 +63,12 @@ struct FanoutArgs {
     out: Option<PathBuf>,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Credit,
+    Native,
+}
+
 #[derive(clap::Args)]
 struct NetworkArgs {
     /// Seconds measured (after a warm-up until every viewer plays).
@@ -100,6 +106,10 @@ struct NetworkArgs {
     /// and /usr/bin/chromium).
     #[arg(long)]
     hlsjs: bool,
+    /// Paid delivery: `credit` (viewers stream money per second, parts over HTTP) or `native`
+    /// (ILP-native: each part's bytes travel in the FULFILLs of the packets paying for them).
+    #[arg(long, value_enum, default_value_t = ModeArg::Credit)]
+    mode: ModeArg,
     /// Write report.md, report.json and measured.toml (for `tollcast econ --measured`) here.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -194,6 +204,10 @@ async fn network_cmd(a: NetworkArgs) -> anyhow::Result<()> {
         price_per_second: a.price_per_second,
         pay_every: Duration::from_millis(a.pay_every_ms),
         hlsjs: a.hlsjs,
+        mode: match a.mode {
+            ModeArg::Credit => network::Mode::Credit,
+            ModeArg::Native => network::Mode::Native,
+        },
     };
     eprintln!("running: {}", report::command_line(&opts));
     let rep = network::run(opts).await?;
