@@ -1,5 +1,6 @@
 //! `tollcast discover` against a real Nostr relay on 127.0.0.1: follow graph (1st and 2nd
-//! degree), tag filter, ranking from relay-reported viewers and paid chat, ended and stranger
+//! degree), tag filter, ranking from relay-reported viewers, paid chat and verified tip
+//! receipts, ended and stranger
 //! streams left out (strangers listed with --all).
 
 use std::process::Stdio;
@@ -10,6 +11,7 @@ use serde_json::Value;
 use tollcast_events::chat::ChatMessage;
 use tollcast_events::live::{LiveEvent, LiveStatus, Participant};
 use tollcast_events::offer::{Load, RelayOffer};
+use tollcast_events::tip::{TipReceipt, TipRequest};
 use tollcast_events::{Price, StreamAddress};
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
 use tollcast_net::nostr_relay::{NostrRelay, RelayConfig};
@@ -80,6 +82,31 @@ fn offer(relay: &Keys, stream: &StreamAddress, viewers: u64) -> Event {
         expires_at: None,
     }
     .sign(relay, None)
+    .unwrap()
+}
+
+/// A tip receipt for `stream` (creator `recipient`), paid by `payer`, signed by `issuer`.
+fn tip(issuer: &Keys, payer: &Keys, recipient: &Keys, stream: &StreamAddress) -> Event {
+    let req = TipRequest {
+        recipient: recipient.public_key(),
+        stream: stream.clone(),
+        amount: Price::new(5_000, "USD", 6),
+        relays: vec![],
+        message: "great show".into(),
+    };
+    let request = req.sign(payer, None).unwrap();
+    TipReceipt {
+        recipient: recipient.public_key(),
+        payer: payer.public_key(),
+        stream: stream.clone(),
+        request_id: request.id,
+        amount: Price::new(5_000, "USD", 6),
+        ilp_address: "g.test.tips".into(),
+        stream_receipt: vec![0; 58],
+        request,
+        message: "great show".into(),
+    }
+    .sign(issuer, None)
     .unwrap()
 }
 
@@ -166,6 +193,13 @@ async fn discover_ranks_followed_streams_by_graph_and_signals() {
     let carol_stream = StreamAddress::new(carol.public_key(), "c1");
     publish(offer(&edge1, &carol_stream, 100)).await;
 
+    // Alice's stream: two tips receipted by Alice herself count; one "receipted" by a stranger
+    // (not the creator, not an agent she declared) does not.
+    let alice_stream = StreamAddress::new(alice.public_key(), "a1");
+    publish(tip(&alice, &carol, &alice, &alice_stream)).await;
+    publish(tip(&alice, &dave, &alice, &alice_stream)).await;
+    publish(tip(&edge1, &dave, &alice, &alice_stream)).await;
+
     let npub = me.public_key().to_bech32().unwrap();
     let base = [
         "--relay",
@@ -192,6 +226,8 @@ async fn discover_ranks_followed_streams_by_graph_and_signals() {
     assert_eq!(StreamAddress::from_naddr(naddr).unwrap(), bob_stream);
     assert_eq!(v[1]["distance"], 1);
     assert_eq!(v[1]["viewers_source"], "none");
+    assert_eq!(v[1]["tips"], 2, "only receipts signed by the creator count");
+    assert_eq!(bob_l["tips"], 0);
     assert!(bob_l["score"].as_f64().unwrap() > v[1]["score"].as_f64().unwrap());
 
     // Depth 1: only the people I follow.

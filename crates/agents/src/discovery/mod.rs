@@ -26,13 +26,15 @@ use tollcast_events::nostr::prelude::{
     Event, Filter, Kind, PublicKey, SingleLetterTag, Timestamp, ToBech32,
 };
 use tollcast_events::offer::{KIND_RELAY_OFFER, RelayOffer};
+use tollcast_events::tip::{TipReceipt, tip_endpoints};
 use tollcast_net::nostr_relay::pool::RelayPool;
 
 pub use graph::SocialGraph;
 pub use rank::{Signals, score_relay, stream_score};
 
-/// NIP-57 zap receipt: counted as a tip when it names the stream in an `a` tag.
+/// NIP-57 zap receipt (not counted by default: tollcast cannot check it).
 pub const KIND_ZAP_RECEIPT: u16 = 9735;
+pub use tollcast_events::tip::KIND_TIP_RECEIPT;
 
 /// Stream addresses per `#a` filter when gathering signals.
 const ADDRESSES_PER_FILTER: usize = 64;
@@ -51,7 +53,10 @@ pub struct Options {
     /// A `live` announcement older than this is considered stale (creators refresh it while
     /// on air; NIP-53 suggests treating an hour-old `live` as ended).
     pub max_age: Duration,
-    /// Kinds of tip receipt events to count (each must carry the stream's `a` tag).
+    /// Kinds of tip receipt events to count (each must carry the stream's `a` tag). Tollcast
+    /// tip receipts (kind 9737) count only when they verify (signature, embedded request
+    /// signed by the payer, same creator and stream) and are signed by the creator or a
+    /// receiving agent the live event declares (`tip` tags); other kinds count as they come.
     pub tip_kinds: Vec<u16>,
     /// Bound for each round of relay queries.
     pub timeout: Duration,
@@ -62,7 +67,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults: depth 2, all tags, graph only, 1 h freshness, zap receipts as tips, 5 s
+    /// Defaults: depth 2, all tags, graph only, 1 h freshness, tollcast tip receipts, 5 s
     /// per query round, 50 streams.
     pub fn new(user: PublicKey) -> Self {
         Self {
@@ -71,7 +76,7 @@ impl Options {
             tags: Vec::new(),
             everyone: false,
             max_age: Duration::from_secs(3600),
-            tip_kinds: vec![KIND_ZAP_RECEIPT],
+            tip_kinds: vec![KIND_TIP_RECEIPT],
             timeout: Duration::from_secs(5),
             limit: 50,
             now: None,
@@ -207,7 +212,19 @@ pub async fn discover(pool: &RelayPool, opts: &Options) -> Result<Vec<Listing>, 
         .iter()
         .map(|(ev, le, _, _)| le.address(ev.pubkey).to_string())
         .collect();
-    let signals = gather_signals(pool, &addrs, opts, now).await;
+    // Who may sign a stream's tip receipts: the creator and the agents its live event declares.
+    let issuers: HashMap<String, Vec<PublicKey>> = streams
+        .iter()
+        .map(|(ev, le, _, _)| {
+            let mut v: Vec<PublicKey> = tip_endpoints(ev)
+                .into_iter()
+                .filter_map(|(_, a)| a)
+                .collect();
+            v.push(ev.pubkey);
+            (le.address(ev.pubkey).to_string(), v)
+        })
+        .collect();
+    let signals = gather_signals(pool, &addrs, &issuers, opts, now).await;
 
     // 3. Rank.
     let mut out: Vec<Listing> = streams
@@ -256,6 +273,7 @@ pub async fn discover(pool: &RelayPool, opts: &Options) -> Result<Vec<Listing>, 
 async fn gather_signals(
     pool: &RelayPool,
     addrs: &[String],
+    issuers: &HashMap<String, Vec<PublicKey>>,
     opts: &Options,
     now: u64,
 ) -> HashMap<String, (Signals, bool)> {
@@ -308,6 +326,15 @@ async fn gather_signals(
                 *slot = (ev.created_at, viewers);
             }
         } else if opts.tip_kinds.contains(&k) {
+            if k == KIND_TIP_RECEIPT {
+                let Ok(r) = TipReceipt::from_event(ev) else {
+                    continue;
+                };
+                let declared = issuers.get(addr).map(Vec::as_slice).unwrap_or(&[]);
+                if r.stream.to_string() != addr || r.check_issuer(&ev.pubkey, declared).is_err() {
+                    continue;
+                }
+            }
             tips.entry(addr).or_default().insert(ev.id);
         }
     }
