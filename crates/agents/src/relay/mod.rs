@@ -19,6 +19,7 @@ pub mod billing;
 pub mod billing_store;
 pub mod http;
 pub mod manifests;
+pub mod moderation;
 pub mod native;
 pub mod nostr;
 pub mod offer;
