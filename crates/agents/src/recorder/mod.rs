@@ -14,6 +14,7 @@
 pub mod http;
 pub mod mirrors;
 pub mod per_gb;
+pub mod per_gb_store;
 pub mod playlist;
 
 use std::collections::{BTreeMap, HashSet};

@@ -3,7 +3,8 @@
 //! does not cover is answered `402 Payment Required` with a JSON reason (playlists are free, so a
 //! player learns the price before paying). Viewers are identified as in live credit mode: the tag
 //! of their STREAM credentials (`/.well-known/pay/{viewer}`) and `Authorization: Bearer
-//! <viewer>` (or `?viewer=`) on HTTP.
+//! <viewer>` (or `?viewer=`) on HTTP. With [`GbBilling::open`] accounts survive restarts
+//! ([`per_gb_store`](super::per_gb_store)).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tollcast_net::stream::{ReceiverEvent, StreamReceiver};
+
+use super::per_gb_store::{GbStore, SavedAccount};
 
 /// Bytes per GB in prices (decimal, like relay offers).
 pub const GB: u128 = 1_000_000_000;
@@ -66,6 +69,7 @@ pub struct Usage {
 pub struct GbBilling {
     price: GbPrice,
     accounts: Mutex<HashMap<String, Account>>,
+    store: Option<GbStore>,
 }
 
 impl GbBilling {
@@ -74,6 +78,45 @@ impl GbBilling {
         Self {
             price,
             accounts: Mutex::new(HashMap::new()),
+            store: None,
+        }
+    }
+
+    /// Accounts kept in the redb file at `path` (created if missing), reloaded on restart.
+    pub fn open(price: GbPrice, path: &std::path::Path) -> Result<Self, super::RecorderError> {
+        let (store, saved) = GbStore::open(path)?;
+        let mut b = Self::new(price);
+        let map = b.accounts.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (viewer, s) in saved {
+            map.insert(
+                viewer,
+                Account {
+                    received: s.received,
+                    bytes_served: s.bytes_served,
+                    connections: HashMap::new(),
+                },
+            );
+        }
+        b.store = Some(store);
+        Ok(b)
+    }
+
+    /// Wait until every account change so far is on disk (no-op without a store).
+    pub fn flush(&self) {
+        if let Some(s) = &self.store {
+            s.flush();
+        }
+    }
+
+    fn save(&self, viewer: &str, a: &Account) {
+        if let Some(s) = &self.store {
+            s.save(
+                viewer,
+                SavedAccount {
+                    received: a.received,
+                    bytes_served: a.bytes_served,
+                },
+            );
         }
     }
 
@@ -93,7 +136,10 @@ impl GbBilling {
     /// Credit `amount` to `viewer`.
     pub fn credit(&self, viewer: &str, amount: u64) {
         if amount > 0 {
-            self.lock().entry(viewer.to_string()).or_default().received += amount as u128;
+            let mut map = self.lock();
+            let acc = map.entry(viewer.to_string()).or_default();
+            acc.received += amount as u128;
+            self.save(viewer, acc);
         }
     }
 
@@ -104,7 +150,10 @@ impl GbBilling {
         let seen = acc.connections.entry(connection).or_insert(0);
         let d = total.saturating_sub(*seen);
         *seen = (*seen).max(total);
-        acc.received += d as u128;
+        if d > 0 {
+            acc.received += d as u128;
+            self.save(viewer, acc);
+        }
     }
 
     /// Charge `bytes` to `viewer` if what it paid covers them (all or nothing).
@@ -170,6 +219,8 @@ impl GbBilling {
         }
         if let Some(a) = map.get_mut(viewer) {
             a.bytes_served += bytes as u128;
+            let a = a.clone();
+            self.save(viewer, &a);
         }
         Ok(())
     }
@@ -241,5 +292,31 @@ mod tests {
         b.credit_connection_total("w", c, 7);
         assert_eq!(b.usage("w").unwrap().received, 7);
         assert_eq!(b.total_received(), 10);
+    }
+
+    #[test]
+    fn accounts_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vod.redb");
+        let price = GbPrice {
+            price_per_gb: 1_000_000,
+            asset_code: "USD".into(),
+            asset_scale: 6,
+            pay_to: None,
+        };
+        {
+            let b = GbBilling::open(price.clone(), &path).unwrap();
+            b.credit("v", 5);
+            b.charge(Some("v"), 4_500).unwrap();
+            b.flush();
+        }
+        let b = GbBilling::open(price, &path).unwrap();
+        let u = b.usage("v").unwrap();
+        assert_eq!((u.received, u.bytes_served), (5, 4_500));
+        assert_eq!(
+            b.charge(Some("v"), 501).unwrap_err().reason,
+            "credit_exhausted"
+        );
+        b.charge(Some("v"), 500).unwrap();
     }
 }

@@ -84,6 +84,9 @@ pub struct Args {
     /// The ILP node (connector TOML) that receives viewers' payments.
     #[arg(long)]
     node_config: Option<PathBuf>,
+    /// Paid VOD: file keeping viewers' accounts (money received, bytes served) across restarts.
+    #[arg(long, default_value = "tollcast-recorder-billing.redb")]
+    billing_db: PathBuf,
     /// Exit once the video event is published (default: keep serving the VOD until Ctrl-C).
     #[arg(long)]
     exit_when_done: bool,
@@ -152,12 +155,18 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
             None,
         )
         .map_err(|e| anyhow::anyhow!("node address cannot take a receiver: {e}"))?;
-        let b = Arc::new(GbBilling::new(GbPrice {
-            price_per_gb: ppg,
-            asset_code: a.asset_code.clone(),
-            asset_scale: a.asset_scale,
-            pay_to: Some(format!("{public}/.well-known/pay/{{viewer}}")),
-        }));
+        let b = Arc::new(
+            GbBilling::open(
+                GbPrice {
+                    price_per_gb: ppg,
+                    asset_code: a.asset_code.clone(),
+                    asset_scale: a.asset_scale,
+                    pay_to: Some(format!("{public}/.well-known/pay/{{viewer}}")),
+                },
+                &a.billing_db,
+            )
+            .map_err(|e| anyhow::anyhow!("--billing-db {}: {e}", a.billing_db.display()))?,
+        );
         b.follow(&receiver);
         billing = Some(b);
         paid = Some((node, receiver));
