@@ -185,6 +185,44 @@ async fn a_relay_serving_tampered_parts_is_dropped() {
         cheat["reason"].as_str().unwrap().contains("cheated"),
         "{cheat:#}"
     );
+
+    // Chat (signed with the viewer key; the stream's relay takes writes for free) and a tip
+    // to the creator's SPSP endpoint, both from the page's API.
+    assert_eq!(s["stream"]["chat_price"], 7);
+    let (code, j) = post_json(
+        v.addr,
+        "/api/chat",
+        r#"{"content":"hello from the viewer"}"#,
+    )
+    .await;
+    assert_eq!(code, 200, "{j}");
+    let id = j["id"].as_str().unwrap().to_string();
+    let c = tollcast_net::nostr_relay::client::RelayClient::connect(
+        &m.rig.nostr_url,
+        Default::default(),
+    )
+    .unwrap();
+    let got = c
+        .fetch(
+            vec![
+                tollcast_events::nostr::prelude::Filter::new()
+                    .id(tollcast_events::nostr::prelude::EventId::from_hex(&id).unwrap()),
+            ],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].content, "hello from the viewer");
+    assert_eq!(got[0].pubkey, v.viewer.keys().public_key());
+    let before = v.viewer.spent();
+    let (code, j) = post_json(v.addr, "/api/tip", r#"{"amount": 2500, "message": "gg"}"#).await;
+    assert_eq!(code, 200, "{j}");
+    assert_eq!(j["delivered"], 2500);
+    assert!(v.viewer.spent() >= before + 2500);
+    let (code, j) = post_json(v.addr, "/api/tip", r#"{"amount": 0}"#).await;
+    assert_eq!(code, 400, "{j}");
+    assert!(j["message"].as_str().unwrap().contains("at least 1"));
     v.viewer.shutdown().await;
 }
 

@@ -1013,6 +1013,11 @@ impl Viewer {
         }
     }
 
+    /// Count `n` wallet units spent outside the relay payments (chat, tips).
+    pub(crate) fn add_spent(&self, n: u64) {
+        self.inner.spent.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// What was spent (wallet units) since the start.
     pub fn spent(&self) -> u64 {
         self.inner.spent.load(Ordering::Relaxed)
@@ -1044,13 +1049,7 @@ impl Viewer {
             .balance()
             .map(|b| b.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
             .unwrap_or(-(spent.min(i64::MAX as u64) as i64));
-        let chat_price = f.event.tags.iter().find_map(|t| {
-            let s = t.as_slice();
-            (s.first().map(String::as_str) == Some("price")
-                && s.get(1).map(String::as_str) == Some("message"))
-            .then(|| s.get(2).and_then(|a| a.parse().ok()))
-            .flatten()
-        });
+        let chat_price = self.chat_price();
         let cur = self.current();
         let (ac, sc) = cur
             .as_ref()

@@ -4,7 +4,8 @@
 //!   (blocking reloads passed through), `/live/{rendition}/hint/{msn}.{part}.m4s`,
 //!   `/{sha256}[.ext]` — every byte verified (hash + signed manifest) before it is sent
 //! - `GET /api/status`, `POST /api/relay {"pubkey"}`, `POST /api/latency {"capture_ms"}`
-//! - `POST /api/chat`, `POST /api/tip`: answered `501` until the chat/tip library is wired
+//! - `POST /api/chat {"content"}` -> `{"id","paid"}`; `POST /api/tip {"amount","message"}` ->
+//!   `{"receipt_id","delivered","sent"}`; failures -> `{"error","message"}`
 //! - `GET /metrics`: Prometheus text
 //!
 //! The page itself (`/`, `/dashboard`) is merged in by `tollcast watch` (a separate router).
@@ -32,8 +33,8 @@ impl Viewer {
             .route("/api/status", get(status))
             .route("/api/relay", post(select_relay))
             .route("/api/latency", post(latency))
-            .route("/api/chat", post(not_wired))
-            .route("/api/tip", post(not_wired))
+            .route("/api/chat", post(chat))
+            .route("/api/tip", post(tip))
             .route("/metrics", get(metrics))
             .route("/{name}", get(chunk))
             .with_state(self.clone())
@@ -174,19 +175,52 @@ async fn latency(State(v): State<Viewer>, body: Bytes) -> Response {
     }
 }
 
-async fn not_wired(OriginalUri(uri): OriginalUri) -> Response {
-    let mut resp = (
-        StatusCode::NOT_IMPLEMENTED,
-        [(header::CONTENT_TYPE, "application/json")],
-        json!({
-            "error": "not_available",
-            "message": format!("{} is not available in this build of the viewer", uri.path()),
-        })
-        .to_string(),
+async fn chat(State(v): State<Viewer>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Req {
+        content: String,
+    }
+    let r = match serde_json::from_slice::<Req>(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(&ViewerError::Target(format!(
+                "want {{\"content\": \"text\"}}: {e}"
+            )));
+        }
+    };
+    match v.chat(&r.content).await {
+        Ok(sent) => axum::Json(sent).into_response(),
+        Err(e) => error(&e),
+    }
+}
+
+async fn tip(State(v): State<Viewer>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Req {
+        amount: u64,
+        #[serde(default)]
+        message: String,
+    }
+    let r = match serde_json::from_slice::<Req>(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(&ViewerError::Target(format!(
+                "want {{\"amount\": base units, \"message\": \"text\"}}: {e}"
+            )));
+        }
+    };
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        v.tip(r.amount, &r.message),
     )
-        .into_response();
-    common(&mut resp, "no-store");
-    resp
+    .await
+    {
+        Ok(Ok(sent)) => axum::Json(sent).into_response(),
+        Ok(Err(e)) => error(&e),
+        Err(_) => error(&ViewerError::Upstream(
+            "the tip did not complete within 30 s".into(),
+        )),
+    }
 }
 
 async fn metrics(State(v): State<Viewer>) -> Response {

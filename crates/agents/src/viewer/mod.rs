@@ -10,13 +10,15 @@
 //! Modules: [`discovery`] (stream, offers, follow graph), [`choice`] (candidates and their
 //! score), [`wallet`] (the viewer's account at a tollcast node), [`payer`] (the STREAM
 //! connection to the relay and its top-ups), [`agent`] (the running [`Viewer`]: failover,
-//! state, latency), [`status`] (the `/api/status` JSON), [`http`] (the routes).
+//! state, latency), [`social`] (chat and tips from the page), [`status`] (the `/api/status`
+//! JSON), [`http`] (the routes).
 
 pub mod agent;
 pub mod choice;
 pub mod discovery;
 pub mod http;
 pub mod payer;
+pub mod social;
 pub mod status;
 pub mod wallet;
 

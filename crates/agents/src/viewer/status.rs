@@ -41,7 +41,7 @@ pub struct StreamInfo {
     pub starts: Option<u64>,
     pub host: String,
     pub nostr_relays: Vec<String>,
-    /// Base units per chat message (the live event's `["price","message",..]` tag), if any.
+    /// Base units per chat message (the live event's `chat_price` tag), if any.
     pub chat_price: Option<u64>,
     pub asset_code: String,
     pub asset_scale: u8,

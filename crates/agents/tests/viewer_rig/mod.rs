@@ -126,6 +126,8 @@ pub fn account(node: &Node, id: &str) -> tollcast_net::connector::AccountView {
 pub struct Market {
     pub rig: Rig,
     pub bank: Node,
+    /// The creator's tip receiver (on the bank node).
+    pub creator: Arc<StreamReceiver>,
     pub relays: Vec<PaidRelay>,
     pub naddr: String,
     pub funds: u64,
@@ -184,7 +186,28 @@ pub async fn market(funds: u64, specs: &[RelaySpec]) -> Market {
     live.status = Some(LiveStatus::Live);
     live.starts = Some(1);
     live.relays = vec![rig.nostr_url.clone()];
-    let ev = live.sign(&rig.keys, None).unwrap();
+    // The creator takes tips at an SPSP receiver on the bank (`spsp` tag of the live event).
+    let creator = StreamReceiver::attach(&bank.connector, "creator", "USD", 6, None).unwrap();
+    let creator_spsp = crate::common::serve(tollcast_net::stream::spsp_http::router(
+        creator.clone(),
+        "/.well-known/pay",
+    ))
+    .await;
+    let ev = {
+        use tollcast_events::nostr::prelude::{FinalizeEvent, Tag};
+        live.to_builder()
+            .unwrap()
+            .tag(
+                Tag::parse([
+                    "spsp".to_string(),
+                    format!("http://{creator_spsp}/.well-known/pay"),
+                ])
+                .unwrap(),
+            )
+            .tag(Tag::parse(["chat_price", "7", "USD", "6"]).unwrap())
+            .finalize(&rig.keys)
+            .unwrap()
+    };
     let nostr = RelayClient::connect(&rig.nostr_url, ClientOptions::default()).unwrap();
     assert!(
         nostr
@@ -204,6 +227,7 @@ pub async fn market(funds: u64, specs: &[RelaySpec]) -> Market {
     Market {
         rig,
         bank,
+        creator,
         relays,
         naddr,
         funds,
