@@ -1,8 +1,12 @@
 //! Recorder on real sockets (127.0.0.1): chunks fetched from mirrors in order — one lacking
 //! every chunk, one tampering with every chunk (refused), one honest; a relay holding only parts
 //! (the segment is rebuilt and checked); manifests from strangers or for other streams refused;
-//! and the VOD paid per GB over a real ILP STREAM connection: unpaid gets 402, playlists are
-//! free, paid bytes are served until the credit is used up, and money is conserved.
+//! and the VOD paid per GB over a real ILP STREAM connection through two ILP nodes (viewer's A
+//! peered with the recorder's B over BTP): unpaid gets 402, playlists are free, paid bytes are
+//! served until the credit is used up, and money is conserved (sender, receiver, billing and
+//! both ledgers agree; ledger audits pass).
+
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +25,8 @@ use tollcast_events::nostr::prelude::{Event, Keys};
 use tollcast_events::{Role, StreamAddress};
 use tollcast_media::manifest::{ManifestPart, SegmentManifest};
 use tollcast_media::store::{ChunkStore, sha256_hex};
-use tollcast_net::stream::{ReceiverConfig, SenderConfig, StreamReceiver, StreamSender, spsp_http};
-use tollcast_wire::address::Address;
+use tollcast_net::connector::AccountId;
+use tollcast_net::stream::{SenderConfig, StreamReceiver, StreamSender, spsp_http};
 
 /// A synthetic recording: init + one segment of two parts, and its signed manifest.
 struct Media {
@@ -210,11 +214,47 @@ async fn vod_is_paid_per_gb_and_money_is_conserved() {
     let creator = Keys::generate();
     let m = media(&creator);
     let honest = mirror(vec![m.init.clone(), m.segment.clone()], false).await;
-    let receiver = Arc::new(StreamReceiver::new(ReceiverConfig::new(
-        Address::new("test.recorder.pay").unwrap(),
-        "USD",
-        6,
-    )));
+    let (b, _bd) = common::ilp_node(
+        "b",
+        "test.b",
+        r#"
+[[accounts]]
+id = "a"
+relation = "child"
+asset_code = "USD"
+asset_scale = 6
+auth_token = "token-a"
+credit_limit = 1000000000
+"#,
+    )
+    .await;
+    let receiver = StreamReceiver::attach(&b.connector, "recorder", "USD", 6, None).unwrap();
+    let (a, _ad) = common::ilp_node(
+        "a",
+        "test.a",
+        &format!(
+            r#"
+[[accounts]]
+id = "b"
+relation = "parent"
+asset_code = "USD"
+asset_scale = 6
+btp_url = "{}"
+auth_token = "token-a"
+
+[[routes]]
+prefix = "test.b"
+account = "b"
+"#,
+            b.btp_url()
+        ),
+    )
+    .await;
+    assert!(
+        a.connector
+            .wait_connected(&AccountId::new("b"), Duration::from_secs(10))
+            .await
+    );
     // 1,000,000 units per GB: one unit buys 1,000 bytes.
     let billing = Arc::new(GbBilling::new(GbPrice {
         price_per_gb: 1_000_000,
@@ -268,12 +308,11 @@ async fn vod_is_paid_per_gb_and_money_is_conserved() {
     )
     .await
     .unwrap();
-    let mut sender = StreamSender::connect(
-        receiver.clone(),
-        SenderConfig::new(spsp.destination_account, spsp.shared_secret),
-    )
-    .await
-    .unwrap();
+    let mut cfg = SenderConfig::new(spsp.destination_account, spsp.shared_secret);
+    cfg.source_address = Some(tollcast_wire::address::Address::new("test.a").unwrap());
+    let mut sender = StreamSender::connect(a.connector.sender(AccountId::local()), cfg)
+        .await
+        .unwrap();
     sender.send(12).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while billing.usage("alice").map(|u| u.received) != Some(12) {
@@ -309,6 +348,14 @@ async fn vod_is_paid_per_gb_and_money_is_conserved() {
     assert_eq!(sent.sent, 12);
     assert_eq!(sent.delivered as u128, receiver.total_received());
     assert_eq!(receiver.total_received(), billing.total_received());
+    assert_eq!(
+        common::ledger_balance(&a, "b"),
+        12,
+        "A owes B what Alice paid"
+    );
+    assert_eq!(common::ledger_balance(&b, "a"), -12);
+    a.connector.ledger().audit().unwrap();
+    b.connector.ledger().audit().unwrap();
     let u = billing.usage("alice").unwrap();
     assert_eq!(
         (u.received, u.bytes_paid, u.bytes_served),
