@@ -646,9 +646,14 @@ impl Viewer {
             }
             Some(Err(e)) => self.payment_failed(&e),
             None => {
-                // No session (it failed to open): try again.
+                // No session (it failed to open): try again, unless a switch opened one while
+                // we waited (paying twice ahead would waste money).
                 let _g = self.inner.switching.lock().await;
-                if self.current().map(|c| c.pubkey) == Some(cur.pubkey) {
+                let opened = matches!(
+                    self.inner.session.lock().await.as_ref(),
+                    Some((pk, _)) if *pk == cur.pubkey
+                );
+                if !opened && self.current().map(|c| c.pubkey) == Some(cur.pubkey) {
                     match self.open_session(&cur).await {
                         Ok(()) => {
                             if matches!(self.state().0, State::WalletEmpty | State::PaymentRequired)
