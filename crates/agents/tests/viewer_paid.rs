@@ -300,3 +300,25 @@ async fn a_relay_refusing_payment_is_skipped_and_reported() {
     assert_eq!(r.status, 503, "{}", r.text());
     v.viewer.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_run_by_someone_followed_wins_at_a_higher_price() {
+    let m = market(10_000_000, &[honest(1_000), honest(1_500)]).await;
+    let me = tollcast_events::nostr::prelude::Keys::generate();
+    m.follow(&me, &[m.relays[1].keys.public_key()]).await;
+    let v = m.viewer_with_keys(viewer_config(&m), me).await;
+    let s = get(v.addr, "/api/status").await.json();
+    assert_eq!(s["relay"]["url"], m.relays[1].url(), "{s:#}");
+    let social: Vec<&str> = s["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["social"].as_str().unwrap())
+        .collect();
+    assert!(
+        social.contains(&"followed") && social.contains(&"stranger"),
+        "{s:#}"
+    );
+    play_parts(&v, m.rig.origin_addr, 2).await;
+    v.viewer.shutdown().await;
+}

@@ -404,6 +404,31 @@ impl Market {
     }
 
     pub async fn viewer(&self, cfg: ViewerConfig) -> TestViewer {
+        self.viewer_with_keys(cfg, Keys::generate()).await
+    }
+
+    /// Publish `keys`' follow list (kind 3) naming `follows`.
+    pub async fn follow(
+        &self,
+        keys: &Keys,
+        follows: &[tollcast_events::nostr::prelude::PublicKey],
+    ) {
+        use tollcast_events::nostr::prelude::{EventBuilder, FinalizeEvent, Kind, Tag};
+        let mut b = EventBuilder::new(Kind::ContactList, "");
+        for pk in follows {
+            b = b.tag(Tag::parse(["p".to_string(), pk.to_hex()]).unwrap());
+        }
+        let ev = b.finalize(keys).unwrap();
+        let c = RelayClient::connect(&self.rig.nostr_url, ClientOptions::default()).unwrap();
+        assert!(
+            c.publish(&ev, Duration::from_secs(5))
+                .await
+                .unwrap()
+                .accepted
+        );
+    }
+
+    pub async fn viewer_with_keys(&self, cfg: ViewerConfig, keys: Keys) -> TestViewer {
         self.offers_published().await;
         let dir = tempfile::tempdir().unwrap();
         let wallet = Wallet::connect(
@@ -421,7 +446,7 @@ impl Market {
         .unwrap();
         let viewer = Viewer::start(
             cfg,
-            Keys::generate(),
+            keys,
             &self.naddr,
             Arc::new(wallet),
             &dir.path().join("cache"),
