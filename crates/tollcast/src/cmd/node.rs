@@ -2,12 +2,18 @@
 //! peering, routing, fees, rates, ledger, IL-DCP, /metrics and /accounts), the Nostr relay
 //! (WebSocket at /nostr, pay-to-write over ILP) and the STREAM receiver with SPSP
 //! (/.well-known/pay). The assembly lives in `tollcast_net::node_services`.
+//!
+//! With `--role relay|transcoder|moderator|recorder|verifier` the node also runs that role's
+//! agent with the options of the config's `[relay]` / `[transcoder]` / ... section ([`roles`]).
+
+mod roles;
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use tollcast_net::connector::NodeConfig;
 use tollcast_net::node_services::NodeServices;
+
+pub use roles::Role;
 
 #[derive(clap::Args)]
 #[command(
@@ -24,9 +30,16 @@ btp_url, peers that dial it with auth_token), routes, fees and exchange rates; o
 [nostr] (event store, prices, write policy) and [spsp] (receiver asset, secret, SPSP over \
 Nostr) sections tune or disable (enabled = false) the services. See examples/node-*.toml.\n\n\
 On start it prints `NOSTR <ws url> <ILP address>` and `SPSP <url>` for the \
-enabled services, then `LISTENING <addr>` once all is ready. \
+enabled services, a `ready: {json}` line, then `LISTENING <addr>` once all is ready. \
 The node rolls back every packet left in flight by a crash, so balances \
-survive kill -9."
+survive kill -9.\n\n\
+Operators: `--role relay|transcoder|moderator|recorder|verifier` runs that agent beside the \
+node with the options of the config's section of the same name (`[relay]`, `[transcoder]`, \
+`[moderator]`, `[recorder]`, `[verifier]`); see examples/node-relay.toml and \
+examples/node-verifier.toml. The relay and verifier run in this process on the node's ILP \
+connector and Nostr relay; the transcoder, moderator and recorder sections take the long flags \
+of `tollcast transcode` / `moderate` / `record` (underscores or dashes) and run that command \
+here with this node's config as its --node-config."
 )]
 pub struct Args {
     /// Path of the node's TOML config.
@@ -35,15 +48,43 @@ pub struct Args {
     /// Override the listen address from the config (e.g. 127.0.0.1:0).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// Also run this agent, configured by the config's section of the same name.
+    #[arg(long, value_enum)]
+    pub role: Option<Role>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let mut cfg = NodeConfig::load(&args.config)
+    let (mut cfg, sections) = roles::load(&args.config)
         .with_context(|| "fix the config (see examples/node-alice.toml for a commented example)")?;
     if let Some(l) = args.listen {
         cfg.node.listen = l;
     }
-    let svc = NodeServices::start(cfg).await?;
+    if args.role.is_none()
+        && let Some(name) = sections.keys().next()
+    {
+        eprintln!(
+            "note: the config has a [{name}] section; run with --role {name} to start that agent"
+        );
+    }
+    // Roles that run a command which starts the node itself (its --node-config).
+    if let Some(role) = args.role
+        && role.runs_own_node()
+    {
+        return roles::run_command_role(role, &cfg, &sections).await;
+    }
+    let svc = NodeServices::start(cfg.clone()).await?;
+    // Paid chat: chat and reactions to streams announced on this relay follow the creator's
+    // rules (price per message, slow mode, subscribers, mute lists); other writes unchanged.
+    if let Some(r) = &svc.relay {
+        let gate = tollcast_agents::chat::ChatGate::new(&r.relay, r.ilp_address.clone());
+        svc.node
+            .connector
+            .add_local_handler(r.ilp_address.as_str(), std::sync::Arc::new(gate));
+    }
+    let agent = match args.role {
+        Some(role) => Some(roles::start_in_process(role, &cfg, &svc, &sections).await?),
+        None => None,
+    };
     let node = &svc.node;
     let mut out = format!(
         "tollcast node {} listening on {} (BTP ws://{1}/, metrics http://{1}/metrics)\n",
@@ -61,6 +102,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             None => out.push_str(&format!("SPSP {}\n", s.url)),
         }
     }
+    let mut ready = serde_json::json!({
+        "node": node.local_addr.to_string(),
+        "ilp_address": node.connector.address().as_str(),
+        "nostr": svc.relay.as_ref().map(|r| r.url.clone()),
+        "spsp": svc.spsp.as_ref().map(|s| s.url.clone()),
+    });
+    if let Some(a) = &agent {
+        for (k, v) in &a.lines {
+            out.push_str(&format!("{k}: {v}\n"));
+        }
+        ready["role"] = serde_json::json!(a.role);
+        ready[a.role.as_str()] = a.ready.clone();
+    }
+    out.push_str(&format!("ready: {ready}\n"));
     out.push_str(&format!("LISTENING {}\n", node.local_addr));
     // A closed stdout (the reader went away) must not stop the node.
     use std::io::Write;
@@ -68,8 +123,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
     drop(stdout);
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
+    match agent {
+        Some(mut a) => a.run_until_ctrl_c().await,
+        None => {
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
+            Ok(())
+        }
+    }
 }

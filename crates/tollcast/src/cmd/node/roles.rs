@@ -1,0 +1,613 @@
+//! `tollcast node --role X`: the node config's role sections and the agents they start.
+//!
+//! The node TOML may hold one section per role besides the connector's own keys:
+//! - `[relay]` ([`RelayRole`]): the relay agent runs in this process; viewers' payments (credit
+//!   mode) arrive at a STREAM receiver on this node's connector (`<node address>.relay`), the
+//!   offer is published on the node's own Nostr relay unless `nostr` names others.
+//! - `[verifier]` ([`VerifierRole`]): the transcoding verifier (a moderator-class agent) runs
+//!   in this process.
+//! - `[recorder]`, `[transcoder]`, `[moderator]`: the keys are the long flags of `tollcast
+//!   record` / `transcode` / `moderate` (arrays repeat a flag, `true` sets a switch); the
+//!   command runs in this process, given this node's config as `--node-config` when it is paid.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollcast_agents::relay::billing::{Billing, BillingConfig};
+use tollcast_agents::relay::manifests::ManifestBook;
+use tollcast_agents::relay::nostr::follow_manifests;
+use tollcast_agents::relay::offer::OfferSettings;
+use tollcast_agents::relay::{Relay, RelayConfig};
+use tollcast_agents::verifier::{Verifier, VerifierConfig, Watch};
+use tollcast_events::StreamAddress;
+use tollcast_events::nostr::prelude::{Keys, PublicKey, Timestamp};
+use tollcast_media::store::ChunkStore;
+use tollcast_net::connector::NodeConfig;
+use tollcast_net::node_services::NodeServices;
+use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
+use tollcast_net::stream::StreamReceiver;
+
+/// The agent a node runs beside its connector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// CDN edge: verified, cached LL-HLS fan-out, paid per second (`[relay]`).
+    Relay,
+    /// Paid NIP-90 ABR ladder (`[transcoder]`, flags of `tollcast transcode`).
+    Transcoder,
+    /// Chat/report moderation and takedown votes (`[moderator]`, flags of `tollcast moderate`).
+    Moderator,
+    /// Live-to-VOD (`[recorder]`, flags of `tollcast record`).
+    Recorder,
+    /// Transcoding spot checks by SSIM/PSNR (`[verifier]`).
+    Verifier,
+}
+
+/// Every role section name (stripped before the connector config is parsed).
+pub const SECTIONS: [&str; 5] = ["relay", "transcoder", "moderator", "recorder", "verifier"];
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Relay => "relay",
+            Role::Transcoder => "transcoder",
+            Role::Moderator => "moderator",
+            Role::Recorder => "recorder",
+            Role::Verifier => "verifier",
+        }
+    }
+
+    /// Roles run through their command, which may start the node itself.
+    pub fn runs_own_node(&self) -> bool {
+        matches!(self, Role::Transcoder | Role::Moderator | Role::Recorder)
+    }
+}
+
+/// The connector config (role sections removed) and the role sections.
+pub fn load(path: &Path) -> anyhow::Result<(NodeConfig, toml::Table)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let mut sections = toml::Table::new();
+    for s in SECTIONS {
+        if let Some(v) = table.remove(s) {
+            sections.insert(s.to_string(), v);
+        }
+    }
+    let rest = toml::to_string(&table)?;
+    let cfg = NodeConfig::from_toml(&rest, &path.display().to_string())?;
+    Ok((cfg, sections))
+}
+
+fn section<T: for<'de> Deserialize<'de>>(sections: &toml::Table, role: Role) -> anyhow::Result<T> {
+    let v = sections.get(role.as_str()).cloned().with_context(|| {
+        format!(
+            "--role {0} needs a [{0}] section in the node config (see examples/node-{0}.toml)",
+            role.as_str()
+        )
+    })?;
+    v.try_into()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("[{}]: {e}", role.as_str()))
+}
+
+/// An agent started in this process.
+pub struct RunningAgent {
+    pub role: String,
+    /// `key: value` lines to print.
+    pub lines: Vec<(String, String)>,
+    /// The role's part of the `ready:` JSON.
+    pub ready: Value,
+    status: Box<dyn Fn() -> String + Send>,
+    _keep: Vec<Box<dyn std::any::Any + Send>>,
+}
+
+impl RunningAgent {
+    /// Print a status line every 10 s until Ctrl-C.
+    pub async fn run_until_ctrl_c(&mut self) -> anyhow::Result<()> {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = tick.tick() => eprintln!("{}", (self.status)()),
+            }
+        }
+    }
+}
+
+pub async fn start_in_process(
+    role: Role,
+    cfg: &NodeConfig,
+    svc: &NodeServices,
+    sections: &toml::Table,
+) -> anyhow::Result<RunningAgent> {
+    match role {
+        Role::Relay => start_relay(section(sections, role)?, cfg, svc).await,
+        Role::Verifier => start_verifier(section(sections, role)?, svc).await,
+        o => bail!("--role {} runs through its command", o.as_str()),
+    }
+}
+
+fn nostr_urls(given: &[String], svc: &NodeServices) -> anyhow::Result<Vec<String>> {
+    let mut urls = given.to_vec();
+    if urls.is_empty() {
+        urls.extend(svc.relay.as_ref().map(|r| r.url.clone()));
+    }
+    if urls.is_empty() {
+        bail!("no Nostr relay: set `nostr = [\"ws://...\"]` in the role section or enable [nostr]");
+    }
+    Ok(urls)
+}
+
+fn parse_key(s: &str) -> anyhow::Result<PublicKey> {
+    PublicKey::parse(s).with_context(|| format!("`{s}` is not a hex or npub public key"))
+}
+
+fn parse_stream(s: &str) -> anyhow::Result<StreamAddress> {
+    if s.starts_with("naddr1") {
+        return StreamAddress::from_naddr(s).map_err(|e| anyhow::anyhow!("stream: {e}"));
+    }
+    s.parse()
+        .map_err(|e| anyhow::anyhow!("stream: {e} (want naddr1... or 30311:<hex pubkey>:<d>)"))
+}
+
+/// `[relay]`: the relay agent (same options as `tollcast relay`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayRole {
+    /// Where to pull from: the origin's or a parent relay's base URL (required).
+    pub upstream: String,
+    /// The stream: naddr1... or `30311:<author hex>:<d>` (required).
+    pub stream: String,
+    /// Nostr relays with the stream's manifests (default: this node's own relay).
+    #[serde(default)]
+    pub nostr: Vec<String>,
+    /// Also trust manifests signed by these keys (e.g. the stream's transcoder).
+    #[serde(default)]
+    pub signers: Vec<String>,
+    /// HTTP address for viewers (default 127.0.0.1:8081).
+    #[serde(default = "default_relay_listen")]
+    pub listen: SocketAddr,
+    /// Public base URL for the offer (default http://<listen>).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Chunk cache directory (default `tollcast-relay-cache`) and bound in MiB (default 512).
+    #[serde(default = "default_cache_dir")]
+    pub store_dir: PathBuf,
+    #[serde(default = "default_cache_mib")]
+    pub store_mib: u64,
+    /// Longest a chunk waits for its signed manifest, ms (default 8000).
+    #[serde(default = "default_manifest_wait")]
+    pub manifest_wait_ms: u64,
+    /// Viewer id presented to a paid upstream relay.
+    #[serde(default)]
+    pub upstream_viewer: Option<String>,
+    /// Credit mode: base units per second of service (unset: a free relay).
+    #[serde(default)]
+    pub price_per_second: Option<u64>,
+    /// Credit mode: service continues this long after paid time ran out (default 3000 ms).
+    #[serde(default = "default_grace")]
+    pub grace_ms: u64,
+    /// Credit mode: viewers' balances across restarts (default `tollcast-relay-billing.redb`).
+    #[serde(default = "default_billing_db")]
+    pub billing_db: PathBuf,
+    /// Credit mode: asset (default: the node's [spsp] asset, else USD/6).
+    #[serde(default)]
+    pub asset_code: Option<String>,
+    #[serde(default)]
+    pub asset_scale: Option<u8>,
+    /// Key signing the relay offer (hex or nsec; default: the node's key).
+    #[serde(default)]
+    pub secret_key: Option<String>,
+    /// Viewers advertised as capacity (default 1000).
+    #[serde(default = "default_capacity")]
+    pub capacity: u64,
+}
+
+fn default_relay_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+fn default_cache_dir() -> PathBuf {
+    PathBuf::from("tollcast-relay-cache")
+}
+fn default_cache_mib() -> u64 {
+    512
+}
+fn default_manifest_wait() -> u64 {
+    8000
+}
+fn default_grace() -> u64 {
+    3000
+}
+fn default_billing_db() -> PathBuf {
+    PathBuf::from("tollcast-relay-billing.redb")
+}
+fn default_capacity() -> u64 {
+    1000
+}
+
+async fn start_relay(
+    r: RelayRole,
+    cfg: &NodeConfig,
+    svc: &NodeServices,
+) -> anyhow::Result<RunningAgent> {
+    let stream = parse_stream(&r.stream)?;
+    let signers = r
+        .signers
+        .iter()
+        .map(|s| parse_key(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let store = ChunkStore::open(&r.store_dir, r.store_mib.saturating_mul(1024 * 1024))
+        .with_context(|| format!("[relay] store_dir {}", r.store_dir.display()))?;
+    let book = Arc::new(ManifestBook::new(stream.clone(), signers.clone()));
+    let mut clients = Vec::new();
+    let mut keep: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
+    for url in nostr_urls(&r.nostr, svc)? {
+        let c = RelayClient::connect(&url, ClientOptions::default())
+            .map_err(|e| anyhow::anyhow!("[relay] nostr {url}: {e} (want ws://host:port)"))?;
+        let since = Timestamp::from_secs(Timestamp::now().as_secs().saturating_sub(600));
+        let t = follow_manifests(&c, book.clone(), &signers, Some(since))
+            .await
+            .map_err(|e| anyhow::anyhow!("[relay] nostr {url}: {e}"))?;
+        keep.push(Box::new(AbortOnDrop(t)));
+        clients.push(c);
+    }
+    let listener = tokio::net::TcpListener::bind(r.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "[relay] cannot listen on {} (in use? set listen = \"127.0.0.1:0\")",
+                r.listen
+            )
+        })?;
+    let http = listener.local_addr()?;
+    let public = r.public_url.clone().unwrap_or(format!("http://{http}"));
+    let mut receiver = None;
+    let mut billing = None;
+    if let Some(pps) = r.price_per_second {
+        let first = cfg.accounts.first();
+        let code = r
+            .asset_code
+            .clone()
+            .or_else(|| cfg.spsp.asset_code.clone())
+            .or_else(|| first.map(|a| a.asset_code.clone()))
+            .unwrap_or_else(|| "USD".into());
+        let scale = r
+            .asset_scale
+            .or(cfg.spsp.asset_scale)
+            .or_else(|| first.map(|a| a.asset_scale))
+            .unwrap_or(6);
+        let rx = StreamReceiver::attach(&svc.node.connector, "relay", &code, scale, None)
+            .map_err(|e| anyhow::anyhow!("the node address cannot take a relay receiver: {e}"))?;
+        let b = Arc::new(
+            Billing::open(
+                BillingConfig {
+                    price_per_second: pps,
+                    grace: Duration::from_millis(r.grace_ms),
+                    asset_code: code,
+                    asset_scale: scale,
+                    pay_to: Some(format!("{public}/.well-known/pay/{{viewer}}")),
+                },
+                &r.billing_db,
+            )
+            .map_err(|e| anyhow::anyhow!("[relay] billing_db {}: {e}", r.billing_db.display()))?,
+        );
+        b.follow(&rx);
+        receiver = Some(rx);
+        billing = Some(b);
+    }
+    let mut rc = RelayConfig::new(r.upstream.clone());
+    rc.manifest_wait = Duration::from_millis(r.manifest_wait_ms);
+    rc.upstream_viewer = r.upstream_viewer.clone();
+    let relay = Relay::new(rc, store, book, billing).map_err(|e| anyhow::anyhow!("[relay] {e}"))?;
+    let router = match &receiver {
+        Some(rx) => relay.paid_router(rx.clone()),
+        None => relay.router(),
+    };
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            eprintln!("relay HTTP server stopped: {e}");
+        }
+    });
+    keep.push(Box::new(AbortOnDrop(server)));
+    let playlist = format!("{public}/live/master.m3u8");
+    let mut lines = vec![
+        ("playlist".to_string(), playlist.clone()),
+        ("upstream".to_string(), r.upstream.clone()),
+    ];
+    let mut ready = json!({
+        "playlist": playlist,
+        "http": http.to_string(),
+        "stream": stream.to_string(),
+        "upstream": r.upstream,
+    });
+    if let Some(rx) = &receiver {
+        let keys = match &r.secret_key {
+            Some(k) => Keys::parse(k).context("[relay] secret_key must be hex or nsec")?,
+            None => cfg.node.signing_keys()?,
+        };
+        let ilp = rx.config().server_address.to_string();
+        relay.advertise(
+            keys.clone(),
+            clients.clone(),
+            OfferSettings {
+                ilp_address: ilp.clone(),
+                spsp: vec![format!("{public}/.well-known/pay")],
+                url: Some(public.clone()),
+                price_per_gb: None,
+                capacity: r.capacity,
+                every: Duration::from_secs(60),
+            },
+        );
+        lines.push((
+            "credit".into(),
+            format!(
+                "{} {} (scale {}) per second, SPSP {public}/.well-known/pay/<viewer id>, ILP {ilp}",
+                r.price_per_second.unwrap_or(0),
+                rx.config().asset_code,
+                rx.config().asset_scale
+            ),
+        ));
+        ready["price_per_second"] = json!(r.price_per_second);
+        ready["ilp_address"] = json!(ilp);
+        ready["pubkey"] = json!(keys.public_key().to_hex());
+        keep.push(Box::new(rx.clone()));
+    }
+    keep.push(Box::new(clients));
+    let rel = relay.clone();
+    let status = Box::new(move || {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = rel.metrics();
+        format!(
+            "relay: manifests {} hashes, upstream chunk fetches {}, cache hits {}, refused {}, served {} bytes, 402s {}",
+            rel.manifests().len(),
+            m.upstream_chunk_fetches.load(Relaxed),
+            m.cache_hits.load(Relaxed),
+            m.refused_chunks.load(Relaxed),
+            m.bytes_served.load(Relaxed),
+            m.payment_required.load(Relaxed),
+        )
+    });
+    keep.push(Box::new(relay));
+    Ok(RunningAgent {
+        role: "relay".into(),
+        lines,
+        ready,
+        status,
+        _keep: keep,
+    })
+}
+
+/// `[verifier]`: spot-check a stream's transcoders.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierRole {
+    /// The stream: naddr1... or `30311:<author hex>:<d>` (required).
+    pub stream: String,
+    /// Transcoders whose renditions are checked (hex or npub; required).
+    pub transcoders: Vec<String>,
+    /// Where source chunks are fetched: the origin or a relay (required).
+    pub source_url: String,
+    /// Where each transcoder's chunks are fetched, by its key (default `source_url`).
+    #[serde(default)]
+    pub rendition_urls: BTreeMap<String, String>,
+    /// Nostr relay with the manifests; reports are published there (default: the node's).
+    #[serde(default)]
+    pub nostr: Option<String>,
+    /// Key signing the reports (hex or nsec; default: the node's key).
+    #[serde(default)]
+    pub secret_key: Option<String>,
+    /// `[verifier.check]`: thresholds, sampling and ladder
+    /// (`tollcast_agents::verifier::VerifierConfig`; every key has a default).
+    #[serde(default)]
+    pub check: VerifierConfig,
+}
+
+async fn start_verifier(v: VerifierRole, svc: &NodeServices) -> anyhow::Result<RunningAgent> {
+    let stream = parse_stream(&v.stream)?;
+    let transcoders = v
+        .transcoders
+        .iter()
+        .map(|s| parse_key(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if transcoders.is_empty() {
+        bail!("[verifier] transcoders must name at least one transcoder key");
+    }
+    let mut rendition_urls = std::collections::HashMap::new();
+    for (k, u) in &v.rendition_urls {
+        rendition_urls.insert(parse_key(k)?, u.clone());
+    }
+    let url = nostr_urls(v.nostr.as_slice(), svc)?.remove(0);
+    let keys = match &v.secret_key {
+        Some(k) => Keys::parse(k).context("[verifier] secret_key must be hex or nsec")?,
+        None => Keys::generate(),
+    };
+    let client = RelayClient::connect(&url, ClientOptions::default())
+        .map_err(|e| anyhow::anyhow!("[verifier] nostr {url}: {e}"))?;
+    let agent = Verifier::start(
+        v.check.clone(),
+        keys.clone(),
+        client,
+        Watch {
+            stream: stream.clone(),
+            transcoders,
+            source_url: v.source_url.clone(),
+            rendition_urls,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("[verifier] {e}"))?;
+    let stats = agent.stats.clone();
+    let status = Box::new(move || {
+        use std::sync::atomic::Ordering::Relaxed;
+        format!(
+            "verifier: seen {} checked {} passed {} failed {} errors {}",
+            stats.seen.load(Relaxed),
+            stats.checked.load(Relaxed),
+            stats.passed.load(Relaxed),
+            stats.failed.load(Relaxed),
+            stats.errors.load(Relaxed)
+        )
+    });
+    Ok(RunningAgent {
+        role: "verifier".into(),
+        lines: vec![
+            ("verifier".into(), keys.public_key().to_hex()),
+            ("stream".into(), stream.to_string()),
+        ],
+        ready: json!({ "pubkey": keys.public_key().to_hex(), "stream": stream.to_string(), "nostr": url }),
+        status,
+        _keep: vec![Box::new(agent)],
+    })
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The section as command-line flags: `key = v` -> `--key v`, arrays repeat, `true` -> `--key`.
+pub fn section_to_argv(t: &toml::Table) -> anyhow::Result<Vec<String>> {
+    let mut argv = Vec::new();
+    for (k, v) in t {
+        let flag = format!("--{}", k.replace('_', "-"));
+        let scalar = |v: &toml::Value| -> anyhow::Result<String> {
+            Ok(match v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                o => bail!("`{k}`: want a string, number, boolean or array of them (got {o})"),
+            })
+        };
+        match v {
+            toml::Value::Boolean(true) => argv.push(flag),
+            toml::Value::Boolean(false) => {}
+            toml::Value::Array(a) => {
+                for x in a {
+                    argv.push(flag.clone());
+                    argv.push(scalar(x)?);
+                }
+            }
+            o => {
+                argv.push(flag);
+                argv.push(scalar(o)?);
+            }
+        }
+    }
+    Ok(argv)
+}
+
+/// Roles run through their command (`tollcast record` ...), in this process.
+pub async fn run_command_role(
+    role: Role,
+    cfg: &NodeConfig,
+    sections: &toml::Table,
+) -> anyhow::Result<()> {
+    let t: toml::Table = section(sections, role)?;
+    let mut argv = vec![format!("tollcast-{}", role.as_str())];
+    argv.extend(section_to_argv(&t)?);
+    // A paid agent receives at this node: hand it the connector config as --node-config.
+    let paid = match role {
+        Role::Recorder => t.contains_key("price_per_gb") || t.contains_key("price-per-gb"),
+        Role::Transcoder => true,
+        _ => false,
+    };
+    let _tmp;
+    let services;
+    if paid && !t.contains_key("node_config") && !t.contains_key("node-config") {
+        let path = std::env::temp_dir().join(format!(
+            "tollcast-node-{}-{}.toml",
+            cfg.node.name,
+            std::process::id()
+        ));
+        std::fs::write(&path, toml::to_string(cfg)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        argv.push("--node-config".into());
+        argv.push(path.display().to_string());
+        _tmp = TempFile(path);
+        services = None;
+    } else {
+        // Free agent: the node runs here beside it.
+        let svc = NodeServices::start(cfg.clone()).await?;
+        println!(
+            "node: {} {}",
+            svc.node.local_addr,
+            svc.node.connector.address().as_str()
+        );
+        services = Some(svc);
+    }
+    let r = match role {
+        Role::Recorder => {
+            #[derive(clap::Parser)]
+            struct Cli {
+                #[command(flatten)]
+                a: crate::cmd::record::Args,
+            }
+            let a = <Cli as clap::Parser>::try_parse_from(&argv)
+                .map_err(|e| anyhow::anyhow!("[recorder] (flags of `tollcast record`): {e}"))?;
+            crate::cmd::record::run(a.a).await
+        }
+        Role::Transcoder | Role::Moderator => bail!(
+            "--role {0}: the {0} agent is not built into this tollcast yet (its `tollcast {1}` \
+             command is missing); run it separately when it lands",
+            role.as_str(),
+            if role == Role::Transcoder {
+                "transcode"
+            } else {
+                "moderate"
+            }
+        ),
+        o => bail!("--role {} runs in process", o.as_str()),
+    };
+    drop(services);
+    r
+}
+
+struct TempFile(PathBuf);
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> (NodeConfig, toml::Table) {
+        let p = format!("{}/../../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        load(Path::new(&p)).unwrap()
+    }
+
+    #[test]
+    fn example_role_configs_load() {
+        let (_, s) = example("node-relay.toml");
+        let r: RelayRole = section(&s, Role::Relay).unwrap();
+        assert_eq!(r.listen.port(), 8081);
+        let (_, s) = example("node-verifier.toml");
+        let v: VerifierRole = section(&s, Role::Verifier).unwrap();
+        assert_eq!(v.check.ssim_min, 0.92);
+        assert_eq!(v.check.targets().unwrap().len(), 3);
+        let (_, s) = example("node-recorder.toml");
+        let argv = section_to_argv(s["recorder"].as_table().unwrap()).unwrap();
+        assert!(
+            argv.windows(2)
+                .any(|w| w == ["--relay", "ws://127.0.0.1:7777"])
+        );
+        assert!(
+            argv.windows(2)
+                .any(|w| w == ["--store-dir", "tollcast-recorder-chunks"])
+        );
+        // Plain node configs still load, with no role sections.
+        let (_, s) = example("node-alice.toml");
+        assert!(s.is_empty());
+    }
+}
