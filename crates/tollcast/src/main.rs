@@ -51,6 +51,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Measure a whole network on this machine: latency budget by stage, payment overhead, relay cost.
     Bench(cmd::bench::Args),
+    /// Run a transcoder agent: sell the adaptive ladder of live streams as paid NIP-90 jobs (one ffmpeg per job).
+    Transcode(cmd::transcode::Args),
 }
 
 fn init_tracing(verbose: u8) {
@@ -88,6 +90,7 @@ async fn main() {
         Command::Watch(a) => cmd::watch::run(a).await,
         Command::Demo(a) => cmd::demo::run(a).await,
         Command::Bench(a) => cmd::bench::run(a).await,
+        Command::Transcode(a) => cmd::transcode::run(a).await,
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

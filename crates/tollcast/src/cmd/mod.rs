@@ -17,3 +17,4 @@ pub mod relay;
 pub mod stream;
 pub mod toon;
 pub mod watch;
+pub mod transcode;
