@@ -152,6 +152,16 @@ async fn recorder_turns_a_live_stream_into_a_verified_vod_that_hlsjs_plays() {
     let origin_base = playlist.trim_end_matches("/live/master.m3u8").to_string();
     let stream = StreamAddress::new(creator.public_key(), "show");
 
+    // A first mirror that has nothing: every chunk falls through to the origin.
+    let empty = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let empty_url = format!("http://{}", empty.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            empty,
+            axum::Router::new().fallback(|| async { axum::http::StatusCode::NOT_FOUND }),
+        )
+        .await
+    });
     let rstore = dir.path().join("recorder");
     let mut rec = spawn(&[
         "record",
@@ -159,6 +169,8 @@ async fn recorder_turns_a_live_stream_into_a_verified_vod_that_hlsjs_plays() {
         &stream.to_naddr(&[&ws]).unwrap(),
         "--relay",
         &ws,
+        "--mirror",
+        &empty_url,
         "--mirror",
         &origin_base,
         "--listen",
@@ -291,6 +303,17 @@ async fn recorder_turns_a_live_stream_into_a_verified_vod_that_hlsjs_plays() {
     );
     assert!(
         metrics.contains("tollcast_recorder_stream_ended 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "tollcast_recorder_mirror_misses_total {}\n",
+            segments + 1
+        )),
+        "the empty mirror was asked for every chunk first: {metrics}"
+    );
+    assert!(
+        metrics.contains("tollcast_recorder_mirror_refused_total 0\n"),
         "{metrics}"
     );
     let _ = rec.child.kill().await;

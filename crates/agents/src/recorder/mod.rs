@@ -75,6 +75,9 @@ pub struct RecorderConfig {
     pub settle_ms: u64,
     /// How often sources' playlists are checked for EXT-X-ENDLIST, ms (default 1000; 0 = never).
     pub endlist_poll_ms: u64,
+    /// Treat the stream as ended when no new manifest arrived for this long after the first
+    /// one, ms (default 120000; 0 = never): a crashed origin still yields a VOD.
+    pub idle_end_ms: u64,
     /// VOD price in base units per 10^9 bytes (None: free).
     pub price_per_gb: Option<u64>,
     /// Asset of the price (default USD).
@@ -92,6 +95,7 @@ impl Default for RecorderConfig {
             fetch_attempts: 5,
             settle_ms: 1_500,
             endlist_poll_ms: 1_000,
+            idle_end_ms: 120_000,
             price_per_gb: None,
             asset_code: "USD".into(),
             asset_scale: 6,
@@ -590,7 +594,16 @@ impl Recorder {
         });
         let settle = Duration::from_millis(self.inner.cfg.settle_ms);
         let mut quiet_since: Option<tokio::time::Instant> = None;
+        let idle_end = Duration::from_millis(self.inner.cfg.idle_end_ms);
+        let mut last_manifest: Option<tokio::time::Instant> = None;
         loop {
+            if !self.ended()
+                && !idle_end.is_zero()
+                && last_manifest.is_some_and(|t| t.elapsed() >= idle_end)
+            {
+                tracing::warn!("no manifest for {idle_end:?}: treating the stream as ended");
+                self.mark_ended();
+            }
             let wait = if self.ended() {
                 let t = *quiet_since.get_or_insert_with(tokio::time::Instant::now);
                 let left = (t + settle).saturating_duration_since(tokio::time::Instant::now());
@@ -609,6 +622,7 @@ impl Recorder {
                             match self.accept_manifest(&event) {
                                 Ok(Some(m)) => {
                                     quiet_since = None;
+                                    last_manifest = Some(tokio::time::Instant::now());
                                     let _ = tx.send(m);
                                 }
                                 Ok(None) => {}

@@ -69,6 +69,9 @@ pub struct Args {
     /// After the end is seen, wait this long (ms) for late manifests.
     #[arg(long, default_value_t = 1500)]
     settle_ms: u64,
+    /// Treat the stream as ended after this many seconds without a new manifest (0 = never).
+    #[arg(long, default_value_t = 120)]
+    idle_end_secs: u64,
     /// Attempts per segment before it is left out.
     #[arg(long, default_value_t = 5)]
     fetch_attempts: u32,
@@ -134,6 +137,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         signers: a.signers.clone(),
         fetch_attempts: a.fetch_attempts,
         settle_ms: a.settle_ms,
+        idle_end_ms: a.idle_end_secs.saturating_mul(1000),
         price_per_gb: a.price_per_gb,
         asset_code: a.asset_code.clone(),
         asset_scale: a.asset_scale,
