@@ -47,6 +47,12 @@ enum Command {
     Origin(cmd::origin::Args),
     /// Watch a stream: find it and its relays on Nostr, pay the best relay per second, serve a verified local player.
     Watch(cmd::watch::Args),
+    /// Paid live chat: send a message (pay-to-write at the creator's price) or read a stream's chat.
+    Chat(cmd::chat::Args),
+    /// Tip a stream's creator over STREAM and get a signed receipt; `tip serve` runs a receiving agent.
+    Tip(cmd::tip::Args),
+    /// Run a moderator agent: chat rules, NIP-51 mute lists, takedown votes; paid per stream-hour.
+    Moderate(cmd::moderate::Args),
     /// Start a whole network on this machine (streamer, relays, paying viewers) and open it in a browser.
     Demo(cmd::demo::Args),
     /// Measure a whole network on this machine: latency budget by stage, payment overhead, relay cost.
@@ -88,6 +94,9 @@ async fn main() {
         Command::Econ(a) => cmd::econ::run(a).await,
         Command::Origin(a) => cmd::origin::run(a).await,
         Command::Watch(a) => cmd::watch::run(a).await,
+        Command::Chat(a) => cmd::chat::run(a).await,
+        Command::Tip(a) => cmd::tip::run(a).await,
+        Command::Moderate(a) => cmd::moderate::run(a).await,
         Command::Demo(a) => cmd::demo::run(a).await,
         Command::Bench(a) => cmd::bench::run(a).await,
         Command::Transcode(a) => cmd::transcode::run(a).await,

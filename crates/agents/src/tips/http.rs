@@ -31,7 +31,17 @@ pub async fn json(
     body: Option<&serde_json::Value>,
     timeout: Duration,
 ) -> Result<serde_json::Value, HttpError> {
-    match tokio::time::timeout(timeout, inner(url, body)).await {
+    json_accept(url, body, "application/json", timeout).await
+}
+
+/// [`json`] with another `Accept` header (e.g. `application/nostr+json` for NIP-11).
+pub async fn json_accept(
+    url: &str,
+    body: Option<&serde_json::Value>,
+    accept: &str,
+    timeout: Duration,
+) -> Result<serde_json::Value, HttpError> {
+    match tokio::time::timeout(timeout, inner(url, body, accept)).await {
         Ok(r) => r,
         Err(_) => Err(HttpError::Timeout(url.to_string(), timeout)),
     }
@@ -40,6 +50,7 @@ pub async fn json(
 async fn inner(
     url: &str,
     body: Option<&serde_json::Value>,
+    accept: &str,
 ) -> Result<serde_json::Value, HttpError> {
     let u = url::Url::parse(url).map_err(|e| HttpError::Url(url.into(), e.to_string()))?;
     if u.scheme() != "http" {
@@ -71,7 +82,7 @@ async fn inner(
         .method(if body.is_some() { "POST" } else { "GET" })
         .uri(path)
         .header(header::HOST, format!("{host}:{port}"))
-        .header(header::ACCEPT, "application/json");
+        .header(header::ACCEPT, accept);
     let req = match body {
         Some(b) => builder
             .header(header::CONTENT_TYPE, "application/json")

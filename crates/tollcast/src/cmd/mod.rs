@@ -1,6 +1,7 @@
 //! One module per top-level subcommand; each exposes `Args` (clap) and `run`.
 
 pub mod balance;
+pub mod chat;
 pub mod bench;
 pub mod demo;
 pub mod discover;
@@ -9,12 +10,14 @@ pub mod event;
 pub mod event_relay;
 pub mod event_sign;
 pub mod ilp;
+pub mod moderate;
 pub mod node;
 pub mod origin;
 pub mod pay;
 pub mod record;
 pub mod relay;
 pub mod stream;
+pub mod tip;
 pub mod toon;
 pub mod watch;
 pub mod transcode;
