@@ -12,6 +12,7 @@ use tollcast_events::chat::ChatMessage;
 use tollcast_events::live::{LiveEvent, LiveStatus, Participant};
 use tollcast_events::offer::{Load, RelayOffer};
 use tollcast_events::tip::{TipReceipt, TipRequest};
+use tollcast_events::vod::{HLS_MIME, VideoEvent, VideoVariant};
 use tollcast_events::{Price, StreamAddress};
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
 use tollcast_net::nostr_relay::{NostrRelay, RelayConfig};
@@ -107,6 +108,32 @@ fn tip(issuer: &Keys, payer: &Keys, recipient: &Keys, stream: &StreamAddress) ->
         message: "great show".into(),
     }
     .sign(issuer, None)
+    .unwrap()
+}
+
+/// A recorder's NIP-71 event for `host`'s stream `d`.
+fn recording(recorder: &Keys, host: &Keys, d: &str, title: &str, tags: &[&str]) -> Event {
+    VideoEvent {
+        identifier: format!("30311:{}:{d}", host.public_key().to_hex()),
+        title: title.into(),
+        summary: String::new(),
+        published_at: Some(Timestamp::now().as_secs()),
+        alt: None,
+        variants: vec![VideoVariant {
+            url: format!("http://127.0.0.1:1/{}.m3u8", "a".repeat(64)),
+            mime: HLS_MIME.into(),
+            hash: "a".repeat(64).parse().unwrap(),
+            dim: None,
+            duration: Some(42.0),
+            bitrate: None,
+            fallbacks: vec![],
+        }],
+        duration: Some(42.0),
+        hashtags: tags.iter().map(|t| t.to_string()).collect(),
+        participants: vec![host.public_key()],
+        live: Some(StreamAddress::new(host.public_key(), d)),
+    }
+    .sign(recorder, None)
     .unwrap()
 }
 
@@ -252,6 +279,46 @@ async fn discover_ranks_followed_streams_by_graph_and_signals() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("TITLE"), "{out}");
     assert!(out.contains("Bob jam") && out.contains(naddr), "{out}");
+
+    // Recordings: a third-party recorder's VOD of Dave's ended stream is found through Dave
+    // (followed); Carol's is not, unless --all.
+    let recorder = Keys::generate();
+    publish(recording(
+        &recorder,
+        &dave,
+        "d1",
+        "Dave over (VOD)",
+        &["music"],
+    ))
+    .await;
+    publish(recording(
+        &recorder,
+        &carol,
+        "c1",
+        "Carol talk (VOD)",
+        &["talk"],
+    ))
+    .await;
+    let (code, out, err) = discover(&[&base[..], &["--json", "--vod"]].concat()).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(titles(&out), vec!["Dave over (VOD)"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["distance"], 1);
+    assert_eq!(v[0]["duration"], 42.0);
+    assert_eq!(
+        v[0]["live"],
+        format!("30311:{}:d1", dave.public_key().to_hex())
+    );
+    let (code, out, err) = discover(&[&base[..], &["--json", "--vod", "--all"]].concat()).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(titles(&out), vec!["Dave over (VOD)", "Carol talk (VOD)"]);
+    let (code, out, err) =
+        discover(&[&base[..], &["--vod", "--all", "--tag", "talk"]].concat()).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Carol talk (VOD)") && !out.contains("Dave over"),
+        "{out}"
+    );
 
     // Bad input: exit 1 with a hint.
     let (code, _, err) = discover(&["--relay", url.as_str(), "--pubkey", "nope"]).await;

@@ -269,6 +269,136 @@ pub async fn discover(pool: &RelayPool, opts: &Options) -> Result<Vec<Listing>, 
     Ok(out)
 }
 
+/// A recording (NIP-71 video event, e.g. a tollcast recorder's VOD of a live stream).
+#[derive(Debug, Clone, Serialize)]
+pub struct Recording {
+    pub title: String,
+    pub summary: String,
+    /// The first `p` of the video event (a recorder names the stream's host), hex.
+    pub host: String,
+    pub host_npub: String,
+    /// Social distance of the host or the event's author.
+    pub distance: Option<u32>,
+    /// Seconds.
+    pub duration: Option<f64>,
+    pub tags: Vec<String>,
+    /// Playlist URL of the first `imeta` and its SHA-256 (`x`).
+    pub url: String,
+    pub hash: String,
+    /// Other URLs with the same bytes.
+    pub fallbacks: Vec<String>,
+    /// The live event recorded (`a`), if any.
+    pub live: Option<String>,
+    /// Who signed the video event (the recorder), npub.
+    pub recorder: String,
+    pub event_id: String,
+    pub published_at: Option<u64>,
+    /// 2 x social(distance) (see [`rank`]).
+    pub score: f64,
+}
+
+/// Recordings (NIP-71 kinds 34235 and 21) by or naming people in `opts.user`'s follow graph
+/// (or everyone's with [`Options::everyone`]), filtered by `opts.tags`, closest first, newest
+/// first within a distance.
+pub async fn discover_recordings(
+    pool: &RelayPool,
+    opts: &Options,
+) -> Result<Vec<Recording>, DiscoverError> {
+    use tollcast_events::vod::{KIND_VIDEO, KIND_VIDEO_ADDRESSABLE, VideoEvent};
+    if pool.urls().is_empty() {
+        return Err(DiscoverError::NoRelays);
+    }
+    let g = SocialGraph::crawl(pool, opts.user, opts.depth, opts.timeout).await;
+    let kinds = [Kind::from(KIND_VIDEO_ADDRESSABLE), Kind::from(KIND_VIDEO)];
+    let tags: Vec<String> = opts.tags.iter().map(|t| t.to_lowercase()).collect();
+    let with_tags = |f: Filter| {
+        if tags.is_empty() {
+            f
+        } else {
+            f.hashtags(tags.iter().cloned())
+        }
+    };
+    let mut filters = Vec::new();
+    if opts.everyone {
+        filters.push(with_tags(Filter::new().kinds(kinds).limit(5000)));
+    } else {
+        let mut members: Vec<PublicKey> = g.members().map(|(k, _)| *k).collect();
+        members.sort();
+        for c in members.chunks(256) {
+            filters.push(with_tags(
+                Filter::new().kinds(kinds).authors(c.iter().copied()),
+            ));
+            filters.push(with_tags(
+                Filter::new().kinds(kinds).pubkeys(c.iter().copied()),
+            ));
+        }
+    }
+    let events = pool.fetch(filters, opts.timeout).await;
+    // Addressable: newest per (author, d).
+    let mut newest: HashMap<(PublicKey, String), (Event, VideoEvent)> = HashMap::new();
+    for ev in events {
+        let Ok(v) = VideoEvent::from_event(&ev) else {
+            continue;
+        };
+        let key = (
+            ev.pubkey,
+            if v.identifier.is_empty() {
+                ev.id.to_hex()
+            } else {
+                v.identifier.clone()
+            },
+        );
+        match newest.get(&key) {
+            Some((old, _)) if old.created_at >= ev.created_at => {}
+            _ => {
+                newest.insert(key, (ev, v));
+            }
+        }
+    }
+    let mut out: Vec<Recording> = Vec::new();
+    for (_, (ev, v)) in newest {
+        if !tags.is_empty() && !v.hashtags.iter().any(|t| tags.contains(&t.to_lowercase())) {
+            continue;
+        }
+        let host = v.participants.first().copied().unwrap_or(ev.pubkey);
+        let distance = match (g.distance(&ev.pubkey), g.distance(&host)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if distance.is_none() && !opts.everyone {
+            continue;
+        }
+        let Some(first) = v.variants.first() else {
+            continue;
+        };
+        out.push(Recording {
+            title: v.title.clone(),
+            summary: v.summary.clone(),
+            host: host.to_hex(),
+            host_npub: host.to_bech32().unwrap_or_default(),
+            distance,
+            duration: v.duration.or(first.duration),
+            tags: v.hashtags.clone(),
+            url: first.url.clone(),
+            hash: first.hash.to_string(),
+            fallbacks: first.fallbacks.clone(),
+            live: v.live.as_ref().map(|a| a.to_string()),
+            recorder: ev.pubkey.to_bech32().unwrap_or_default(),
+            event_id: ev.id.to_hex(),
+            published_at: v.published_at,
+            score: 2.0 * rank::social_weight(distance),
+        });
+    }
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| b.published_at.cmp(&a.published_at))
+            .then_with(|| a.event_id.cmp(&b.event_id))
+    });
+    out.truncate(opts.limit);
+    Ok(out)
+}
+
 /// Per stream address: the signals and whether relays reported viewers.
 async fn gather_signals(
     pool: &RelayPool,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use nostr::prelude::{Keys, PublicKey};
-use tollcast_agents::discovery::{Listing, Options, discover};
+use tollcast_agents::discovery::{Listing, Options, Recording, discover, discover_recordings};
 use tollcast_net::nostr_relay::client::ClientOptions;
 use tollcast_net::nostr_relay::pool::RelayPool;
 
@@ -49,6 +49,10 @@ pub struct Args {
     /// Treat a `live` announcement older than this many seconds as stale.
     #[arg(long, default_value_t = 3600)]
     max_age: u64,
+    /// List recordings (NIP-71 videos, e.g. recorders' VODs of past streams) instead of live
+    /// streams: closest hosts first, newest first within a distance.
+    #[arg(long)]
+    vod: bool,
     /// Print JSON (an array of listings) instead of a table.
     #[arg(long)]
     json: bool,
@@ -82,6 +86,15 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     opts.limit = a.limit;
     opts.timeout = Duration::from_secs(a.timeout.max(1));
     opts.max_age = Duration::from_secs(a.max_age);
+    if a.vod {
+        let list = discover_recordings(&pool, &opts).await?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        } else {
+            print_recordings(&list);
+        }
+        return Ok(());
+    }
     let list = discover(&pool, &opts).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&list)?);
@@ -121,6 +134,28 @@ fn print_table(list: &[Listing]) {
             l.signals.paid_chat,
             cut(&l.tags.join(","), 20),
             l.naddr
+        );
+    }
+}
+
+fn print_recordings(list: &[Recording]) {
+    if list.is_empty() {
+        println!("no recordings found (try --all or another --tag)");
+        return;
+    }
+    println!(
+        "{:<28} {:<16} {:>4} {:>8} {:<20} URL",
+        "TITLE", "HOST", "DIST", "SECONDS", "TAGS"
+    );
+    for r in list {
+        println!(
+            "{:<28} {:<16} {:>4} {:>8} {:<20} {}",
+            cut(&r.title, 28),
+            cut(&r.host_npub, 16),
+            r.distance.map_or("-".to_string(), |d| d.to_string()),
+            r.duration.map_or("-".to_string(), |d| format!("{d:.1}")),
+            cut(&r.tags.join(","), 20),
+            r.url
         );
     }
 }
