@@ -122,6 +122,7 @@ function showLatency(ms) {
 }
 
 let lastReport = 0;
+let lastJump = 0;
 // Latency = wall clock minus capture time of what is on screen (EXT-X-PROGRAM-DATE-TIME).
 function measureLatency() {
   if (!hls) return;
@@ -132,6 +133,19 @@ function measureLatency() {
   showLatency(Date.now() - capture);
   T.edgeLatency = hls.latency;
   T.targetLatency = hls.targetLatency;
+  // Fell behind the live edge (start-up, a slow moment) and the data to jump to is already
+  // buffered: jump there rather than play late for good.
+  const live = hls.liveSyncPosition;
+  if (live != null && hls.latency > hls.targetLatency + 1.0 && performance.now() - lastJump > 5000) {
+    for (let i = 0; i < v.buffered.length; i++) {
+      if (v.buffered.start(i) <= live && live < v.buffered.end(i) - 0.1) {
+        lastJump = performance.now();
+        T.jumps = (T.jumps || 0) + 1;
+        v.currentTime = live;
+        break;
+      }
+    }
+  }
   if (performance.now() - lastReport > 2000) {
     lastReport = performance.now();
     fetch('/api/latency', { method: 'POST', headers: { 'content-type': 'application/json' },

@@ -58,6 +58,8 @@ try {
   const page = await ctx.newPage();
   const consoleErrors = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  const httpErrors = [];
+  page.on('response', (r) => { if (r.status() >= 400) httpErrors.push(r.status() + ' ' + r.request().method() + ' ' + r.url()); });
   await page.goto(ready.url);
   await page.waitForFunction(() => {
     const v = document.getElementById('video');
@@ -83,11 +85,14 @@ try {
     return { advanced: v.currentTime - start, wall_s: (performance.now() - t0) / 1000, worst_stall_ms: worst,
       latency_p50_ms: lat[Math.floor(lat.length / 2)] ?? null, latency_max_ms: lat[lat.length - 1] ?? null,
       latency_text: document.getElementById('latency').textContent, errors: window.tollcast.errors,
-      hls_edge_latency_s: window.tollcast.edgeLatency, hls_target_latency_s: window.tollcast.targetLatency };
+      hls_edge_latency_s: window.tollcast.edgeLatency, hls_target_latency_s: window.tollcast.targetLatency,
+      jumps_to_live: window.tollcast.jumps || 0 };
   });
   out.play = play;
   await page.screenshot({ path: path.join(shots, 'viewer-page.png') });
   if (play.advanced < 15) fail(`currentTime advanced only ${play.advanced.toFixed(2)} s`);
+  // Jumps to the live edge move currentTime too: the 15 s must also have taken ~15 s to play.
+  if (play.wall_s < 13) fail(`15 s of media in ${play.wall_s.toFixed(1)} s of wall time: jumps, not playback`);
   // The check samples every 100 ms, so a 1 s stall shows as up to ~1.1 s.
   if (play.worst_stall_ms > 1100) fail(`playback stalled for ${play.worst_stall_ms.toFixed(0)} ms`);
   if (play.latency_p50_ms == null || play.latency_p50_ms >= maxLatency) fail(`latency readout ${play.latency_text} (p50 ${play.latency_p50_ms} ms) is not under ${maxLatency} ms`);
@@ -149,6 +154,7 @@ try {
   await dash.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: true });
   out.checks.dashboard_matches_ledgers = true;
   out.console_errors = consoleErrors;
+  out.http_errors = httpErrors;
 } catch (e) {
   out.failed = out.failed || String(e && e.stack || e);
   code = 1;

@@ -87,6 +87,15 @@ impl Agent {
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
+        // If the demo dies without cleaning up (SIGKILL), its agents get Ctrl-C instead of
+        // running on as orphans.
+        // SAFETY: prctl is async-signal-safe and touches only the child being set up.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT);
+                Ok(())
+            });
+        }
         // Children log at info so the log files say what happened (-v echoes them).
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");

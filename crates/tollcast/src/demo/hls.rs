@@ -111,6 +111,33 @@ pub fn parse_media(text: &str) -> MediaPlaylist {
     out
 }
 
+/// One variant of a multivariant playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub uri: String,
+    pub bandwidth: Option<u64>,
+    pub resolution: Option<String>,
+}
+
+/// The variants of a multivariant playlist with their EXT-X-STREAM-INF attributes.
+pub fn parse_variants(text: &str) -> Vec<Variant> {
+    let mut out = Vec::new();
+    let mut inf: Option<&str> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("#EXT-X-STREAM-INF:") {
+            inf = Some(v);
+        } else if !line.is_empty() && !line.starts_with('#') {
+            out.push(Variant {
+                uri: line.to_string(),
+                bandwidth: inf.and_then(|i| attr(i, "BANDWIDTH")?.parse().ok()),
+                resolution: inf.and_then(|i| attr(i, "RESOLUTION")).map(str::to_string),
+            });
+            inf = None;
+        }
+    }
+    out
+}
+
 /// The variant playlist URIs of a multivariant playlist, in order.
 pub fn parse_master(text: &str) -> Vec<String> {
     text.lines()
@@ -153,5 +180,10 @@ mod tests {
             parse_master("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nsource/index.m3u8\n"),
             vec!["source/index.m3u8"]
         );
+        let v = parse_variants(
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=993336,CODECS=\"avc1.4d401e,mp4a.40.2\",RESOLUTION=640x360\nsource/index.m3u8\n",
+        );
+        assert_eq!(v[0].bandwidth, Some(993_336));
+        assert_eq!(v[0].resolution.as_deref(), Some("640x360"));
     }
 }

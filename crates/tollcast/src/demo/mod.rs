@@ -117,6 +117,58 @@ pub struct RelayCounters {
     pub payment_required: Option<u64>,
 }
 
+/// A rendition of the ladder and how fresh its newest part is.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rung {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Reads the origin's multivariant playlist and each rendition's newest part: a rendition is
+/// healthy while its newest part is less than 3 s old.
+async fn ladder(http: &Http, origin: &str) -> Vec<Rung> {
+    let t = Duration::from_secs(3);
+    let master = format!("{origin}/live/master.m3u8");
+    let Ok(m) = http.get(&master, None, t).await else {
+        return vec![Rung {
+            name: s("origin"),
+            ok: false,
+            detail: s("the origin does not answer"),
+        }];
+    };
+    let mut out = Vec::new();
+    for v in hls::parse_variants(&m.text()) {
+        let name = v.uri.trim_end_matches("/index.m3u8").to_string();
+        let mut detail = format!(
+            "{} · {} kb/s",
+            v.resolution.clone().unwrap_or_else(|| s("?")),
+            v.bandwidth.unwrap_or(0) / 1000
+        );
+        let url = format!("{origin}/live/{}", v.uri);
+        let newest = match http.get(&url, None, t).await {
+            Ok(a) if a.status.is_success() => hls::parse_media(&a.text())
+                .parts
+                .last()
+                .and_then(|p| Some(p.capture_ms? + (p.duration * 1000.0) as i64)),
+            _ => None,
+        };
+        let ok = match newest {
+            Some(end) => {
+                let age = now_ms() - end;
+                detail.push_str(&format!(" · newest part {:.1} s old", age as f64 / 1000.0));
+                age < 3000
+            }
+            None => {
+                detail.push_str(" · no parts");
+                false
+            }
+        };
+        out.push(Rung { name, ok, detail });
+    }
+    out
+}
+
 /// One point of the dashboard's time series.
 #[derive(Clone, Debug, Serialize)]
 pub struct Point {
@@ -144,6 +196,9 @@ pub struct Demo {
     pub series: Mutex<VecDeque<Point>>,
     pub books: Mutex<Option<Books>>,
     pub counters: Mutex<HashMap<String, RelayCounters>>,
+    /// The renditions the origin serves, as last checked.
+    pub ladder: Mutex<Vec<Rung>>,
+    pub origin: String,
     /// Latency the page reported (ms), with when.
     pub page_latency: Mutex<Option<(f64, Instant)>>,
     pub started: Instant,
@@ -213,6 +268,8 @@ impl Demo {
             });
             *self.books.lock().unwrap_or_else(|e| e.into_inner()) = Some(b);
         }
+        let l = ladder(&self.http, &self.origin).await;
+        *self.ladder.lock().unwrap_or_else(|e| e.into_inner()) = l;
         for r in &self.relays {
             if let Some(c) = relay_counters(&self.http, &r.url).await {
                 self.counters
@@ -343,6 +400,11 @@ fn s(x: impl Into<String>) -> String {
 
 async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Listen for Ctrl-C/SIGTERM from the start: a signal arriving while the demo is busy is
+    // kept until it looks (a fresh ctrl_c() future per loop turn could miss it).
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigint = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let http = Http::new();
     // Parties under the hub.
     let relay_a = Member::new("relay-a", 0);
@@ -807,6 +869,8 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         series: Mutex::new(VecDeque::new()),
         books: Mutex::new(None),
         counters: Mutex::new(HashMap::new()),
+        ladder: Mutex::new(Vec::new()),
+        origin: origin_url.clone(),
         page_latency: Mutex::new(None),
         started,
     });
@@ -906,7 +970,8 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break "Ctrl-C",
+            _ = sigint.recv() => break "Ctrl-C",
+            _ = sigterm.recv() => break "SIGTERM",
             _ = sleep_until => break "--duration reached",
             _ = tick.tick() => {
                 for a in agents.iter_mut() {

@@ -112,7 +112,7 @@ async fn dashboard(State(d): S) -> Json<Value> {
             "mismatched": b.mismatched})).unwrap_or(json!({"balanced": false, "total": 0, "pending": 0, "mismatched": []})),
         "series": series,
         "relays": relays,
-        "ladder": [{"name": "source (640x360, H.264)", "ok": true, "detail": "from the streamer; no transcoder in this demo yet"}],
+        "ladder": *d.ladder.lock().unwrap_or_else(|e| e.into_inner()),
         "latency": {
             "p50": percentile(&lat, 50.0), "p90": percentile(&lat, 90.0),
             "p99": percentile(&lat, 99.0), "n": lat.len(),
