@@ -1,7 +1,8 @@
 // Plays a stream through the tollcast viewer agent with hls.js (lowLatencyMode) in headless
-// Chromium (playwright-core) and reports as JSON: how far currentTime advanced, stalls after
-// playback started (hls.js/`waiting` events and their durations), hls.js's live latency, the
-// viewer's own /api/status (state, latency, parts), and hls.js errors.
+// Chromium (playwright-core) and reports as JSON: how far currentTime advanced, every `waiting`
+// event after playback started (`waits`: when, ms after the first frame, and how long),
+// `stalls` (waits of 250 ms or more: a freeze a viewer sees), the longest time currentTime
+// did not move, hls.js's live latency, the viewer's own /api/status, and hls.js errors.
 // Usage: node watch.mjs <viewer base URL, e.g. http://127.0.0.1:8090> [seconds to watch]
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -36,13 +37,15 @@ try {
   result = await page.evaluate(async ({ base, watch }) => {
     const v = document.getElementById('v');
     const errors = [];
-    const stalls = [];
+    const waits = [];
     let waitingSince = null;
     let started = false;
+    let firstFrame = 0;
     v.addEventListener('playing', () => {
+      if (!started) firstFrame = performance.now();
       started = true;
       if (waitingSince !== null) {
-        stalls.push(performance.now() - waitingSince);
+        waits.push({ at: Math.round(waitingSince - firstFrame), ms: performance.now() - waitingSince });
         waitingSince = null;
       }
     });
@@ -74,7 +77,8 @@ try {
       }
       if (hls.latency) samples.push(hls.latency);
     }
-    if (waitingSince !== null) stalls.push(performance.now() - waitingSince);
+    if (waitingSince !== null) waits.push({ at: Math.round(waitingSince - firstFrame), ms: performance.now() - waitingSince });
+    const stalls = waits.filter((w) => w.ms >= 250).map((w) => w.ms);
     samples.sort((a, b) => a - b);
     const status = await (await fetch(base + '/api/status')).json();
     return {
@@ -82,6 +86,7 @@ try {
       advanced: v.currentTime - start,
       watched: watch,
       stalls,
+      waits,
       longestFreezeMs: frozen,
       latencyMedian: samples.length ? samples[Math.floor(samples.length / 2)] : null,
       viewer: { state: status.state, latency_ms: status.latency_ms, parts: status.parts, relay: status.relay?.url ?? null },

@@ -908,7 +908,7 @@ impl Viewer {
                                 Some("the stream has ended; nothing more is paid".into()),
                             );
                         }
-                        Ok(Got::Playlist(r))
+                        Ok(Got::Playlist(hold_back_for_signing(r)))
                     }
                     Ok(r) => {
                         if r.status.as_u16() == 402 {
@@ -1097,6 +1097,59 @@ impl Viewer {
     }
 }
 
+/// A part is verifiable only once the manifest of its segment is signed (when the segment
+/// closes), so it reaches the player up to one target duration after the origin listed it.
+/// Tell the player: PART-HOLD-BACK grows by the target duration, so low-latency players keep
+/// that much more buffer instead of stalling at the edge.
+fn hold_back_for_signing(r: Arc<UpstreamResponse>) -> Arc<UpstreamResponse> {
+    let Ok(text) = std::str::from_utf8(&r.body) else {
+        return r;
+    };
+    let target = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    let Some(target) = target else { return r };
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut changed = false;
+    for line in text.split_inclusive('\n') {
+        match line.strip_prefix("#EXT-X-SERVER-CONTROL:") {
+            Some(attrs) => {
+                let (attrs, nl) = match attrs.strip_suffix('\n') {
+                    Some(a) => (a, "\n"),
+                    None => (attrs, ""),
+                };
+                let fixed: Vec<String> = attrs
+                    .split(',')
+                    .map(|kv| match kv.split_once('=') {
+                        Some(("PART-HOLD-BACK", v)) => match v.trim().parse::<f64>() {
+                            Ok(v) => {
+                                changed = true;
+                                format!("PART-HOLD-BACK={:.3}", v + target)
+                            }
+                            Err(_) => kv.to_string(),
+                        },
+                        _ => kv.to_string(),
+                    })
+                    .collect();
+                out.push_str("#EXT-X-SERVER-CONTROL:");
+                out.push_str(&fixed.join(","));
+                out.push_str(nl);
+            }
+            None => out.push_str(line),
+        }
+    }
+    if !changed {
+        return r;
+    }
+    Arc::new(UpstreamResponse {
+        status: r.status,
+        content_type: r.content_type.clone(),
+        cache_control: r.cache_control.clone(),
+        body: Bytes::from(out),
+    })
+}
+
 fn record_captures(inner: &Inner, m: &SegmentManifest) {
     let mut c = inner.captures.lock().unwrap_or_else(|e| e.into_inner());
     let mut t = m.capture_ms as f64;
@@ -1189,4 +1242,39 @@ where
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_hold_back_grows_by_the_target_duration() {
+        let pl = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600,HOLD-BACK=3.000\n#EXT-X-PART-INF:PART-TARGET=0.200\n";
+        let r = Arc::new(UpstreamResponse {
+            status: axum::http::StatusCode::OK,
+            content_type: None,
+            cache_control: None,
+            body: Bytes::from(pl),
+        });
+        let out = hold_back_for_signing(r);
+        let text = std::str::from_utf8(&out.body).unwrap();
+        assert!(
+            text.contains(
+                "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.600,HOLD-BACK=3.000\n"
+            ),
+            "{text}"
+        );
+        assert!(text.starts_with("#EXTM3U\n#EXT-X-TARGETDURATION:1\n"));
+        // The master playlist (no SERVER-CONTROL) is untouched.
+        let m = Arc::new(UpstreamResponse {
+            status: axum::http::StatusCode::OK,
+            content_type: None,
+            cache_control: None,
+            body: Bytes::from_static(
+                b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nsource/index.m3u8\n",
+            ),
+        });
+        assert_eq!(hold_back_for_signing(m.clone()).body, m.body);
+    }
 }
