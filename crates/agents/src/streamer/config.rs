@@ -318,8 +318,17 @@ pub struct TranscodeSection {
     pub enabled: bool,
     /// Ladder `name:WIDTHxHEIGHT:kbps`, default 720p/480p/360p.
     pub ladder: Vec<String>,
-    /// Offered price per transcoded minute, `AMOUNT:ASSET:SCALE`.
+    /// Offered price per transcoded minute, `AMOUNT:ASSET:SCALE` (default 1000:USD:6).
     pub bid_per_minute: Option<String>,
+    /// Highest price per minute accepted, base units (default: 4x the bid).
+    pub max_price_per_minute: Option<u64>,
+    /// The wallet node's account the transcoder is paid from (needs wallet.node_config with
+    /// that account and a route to transcoders; default `streamer`).
+    pub pay_from: String,
+    /// How long offers are collected, ms (default 3000).
+    pub offer_window_ms: u64,
+    /// Verifiers (hex or npub) whose kind-1984 reports move the job to another transcoder.
+    pub verifiers: Vec<String>,
 }
 
 impl Default for TranscodeSection {
@@ -332,6 +341,10 @@ impl Default for TranscodeSection {
                 "360p:640x360:700".into(),
             ],
             bid_per_minute: None,
+            max_price_per_minute: None,
+            pay_from: "streamer".into(),
+            offer_window_ms: 3000,
+            verifiers: Vec::new(),
         }
     }
 }
@@ -436,6 +449,17 @@ impl StreamerConfig {
         }
         if let Some(p) = &self.transcode.bid_per_minute {
             parse_price(p)?;
+        }
+        for v in &self.transcode.verifiers {
+            tollcast_events::nostr::prelude::PublicKey::parse(v).map_err(|_| {
+                StreamerError::Config(format!(
+                    "transcode.verifiers: `{v}` is not a hex or npub public key"
+                ))
+            })?;
+        }
+        for r in &self.transcode.ladder {
+            crate::verifier::parse_rung(r)
+                .map_err(|e| StreamerError::Config(format!("transcode.ladder: {e}")))?;
         }
         for s in &self.pricing.split {
             s.share()?;

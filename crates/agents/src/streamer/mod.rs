@@ -130,6 +130,7 @@ pub struct Streamer {
     events: broadcast::Sender<LiveEvent>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     http_task: Option<tokio::task::JoinHandle<()>>,
+    job: Arc<Mutex<Option<transcode::CurrentJob>>>,
     transcode: transcode::TranscodeHook,
 }
 
@@ -362,6 +363,7 @@ impl Streamer {
             events,
             tasks: Vec::new(),
             http_task: None,
+            job: Arc::new(Mutex::new(None)),
             transcode: transcode::TranscodeHook::default(),
         };
         // HTTP: the origin plus /metrics and /api/status.
@@ -383,7 +385,94 @@ impl Streamer {
             an.lock().await.live().await;
             me.spawn_announce_loop(Duration::from_secs(cfg.nostr.announce_every.max(1)));
         }
+        me.start_transcoding(&cfg, &relay_urls, &stream).await?;
         Ok(me)
+    }
+
+    /// `[transcode]`: follow the trusted verifiers' reports, and place the NIP-90 job in the
+    /// background when enabled (offers take `offer_window_ms`).
+    async fn start_transcoding(
+        &mut self,
+        cfg: &StreamerConfig,
+        relay_urls: &[String],
+        stream: &StreamAddress,
+    ) -> Result<(), StreamerError> {
+        let t = &cfg.transcode;
+        let verifiers = t
+            .verifiers
+            .iter()
+            .filter_map(|v| PublicKey::parse(v).ok())
+            .collect::<Vec<_>>();
+        if !verifiers.is_empty() {
+            for c in &self.clients {
+                let task = transcode::follow_reports(
+                    c,
+                    stream.clone(),
+                    verifiers.clone(),
+                    self.transcode.clone(),
+                )
+                .await
+                .map_err(|e| StreamerError::Nostr(format!("verifier reports: {e}")))?;
+                self.tasks.push(task);
+            }
+        }
+        if !t.enabled {
+            return Ok(());
+        }
+        let Some(wallet) = self.wallet.clone() else {
+            return Err(StreamerError::Config(
+                "[transcode] enabled needs the wallet: the transcoder is paid from it".into(),
+            ));
+        };
+        let bid = parse_price(t.bid_per_minute.as_deref().unwrap_or("1000:USD:6"))?;
+        let rungs = t
+            .ladder
+            .iter()
+            .map(|r| {
+                crate::verifier::parse_rung(r)
+                    .map(|x| {
+                        tollcast_media::ladder::Rung::new(&x.name, x.width, x.height, x.video_bps)
+                    })
+                    .map_err(|e| StreamerError::Config(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let from = tollcast_net::connector::AccountId::new(t.pay_from.clone());
+        let client = crate::transcoder::job_client::JobClient::new(
+            crate::transcoder::job_client::JobClientConfig {
+                stream: stream.clone(),
+                source_url: format!("http://{}", self.info.http),
+                rungs,
+                max_price_per_minute: t
+                    .max_price_per_minute
+                    .unwrap_or(bid.amount.saturating_mul(4)),
+                bid_per_minute: bid,
+                part_target: cfg.origin.part_target,
+                segment_target: cfg.origin.segment_target,
+                offer_window: Duration::from_millis(t.offer_window_ms),
+                result_timeout: Duration::from_secs(30),
+            },
+            self.keys.clone(),
+            relay_urls,
+            wallet.services.node.connector.sender(from.clone()),
+            from,
+        )
+        .map_err(|e| StreamerError::Config(format!("[transcode]: {e}")))?;
+        let hook = self.transcode.clone();
+        let slot = self.job.clone();
+        self.tasks.push(tokio::spawn(async move {
+            match transcode::place_job(client, &hook).await {
+                Ok(job) => *slot.lock().await = Some(job),
+                Err(e) => eprintln!("transcoding: no job placed: {e}"),
+            }
+        }));
+        Ok(())
+    }
+
+    /// The transcoder currently holding the job, if any.
+    pub async fn transcoder(&self) -> Option<PublicKey> {
+        let cur = self.job.lock().await.clone()?;
+        let job = cur.lock().await;
+        job.as_ref().map(|j| j.transcoder)
     }
 
     /// The creator's keys.

@@ -149,3 +149,44 @@ pub async fn follow_reports(
         }
     }))
 }
+
+/// The job currently placed (None before the first acceptance or after a failed move).
+pub type CurrentJob = Arc<tokio::sync::Mutex<Option<crate::transcoder::job_client::ActiveJob>>>;
+
+/// Place the job with the transcoder job client (request, offers, cheapest acceptable one)
+/// and install the hook's replacer: a replace request for the current transcoder cancels its
+/// job, excludes it and places the job again.
+pub async fn place_job(
+    client: crate::transcoder::job_client::JobClient,
+    hook: &TranscodeHook,
+) -> Result<CurrentJob, String> {
+    let job = client.start().await.map_err(|e| e.to_string())?;
+    tracing::info!("transcoding job placed with {}", job.transcoder.to_hex());
+    let current: CurrentJob = Arc::new(tokio::sync::Mutex::new(Some(job)));
+    let cur = current.clone();
+    hook.set_replacer(move |req: ReplaceRequest| {
+        let cur = cur.clone();
+        Box::pin(async move {
+            let mut slot = cur.lock().await;
+            match slot.take() {
+                Some(job) if job.transcoder == req.transcoder => {
+                    match job.replace(&req.reason).await {
+                        Ok(new) => {
+                            let who = new.transcoder.to_hex();
+                            *slot = Some(new);
+                            Ok(format!("job moved to transcoder {who}"))
+                        }
+                        Err(e) => Err(format!("no other transcoder took the job: {e}")),
+                    }
+                }
+                Some(job) => {
+                    let who = job.transcoder.to_hex();
+                    *slot = Some(job);
+                    Ok(format!("job already with transcoder {who}"))
+                }
+                None => Err("no job placed".into()),
+            }
+        })
+    });
+    Ok(current)
+}
