@@ -30,6 +30,7 @@
 //! | 9736 | **tip request** (tollcast, like NIP-57 9734; sent to the receiving agent, not published) | [`tip`] | tip message | `p` creator; `a` stream address; `amount` price; `relays`? |
 //! | 9737 | **tip receipt** (tollcast, like NIP-57 9735; signed by the creator's receiving agent) | [`tip`] | tip message | `p` creator; `P` payer; `a`; `e` request id; `amount` delivered (receiver's asset); `ilp` receiving address; `stream_receipt` RFC 0039 receipt hex; `description` request JSON |
 //! | 1985 | takedown proposal / appeal / relay notice (NIP-32 labels) | [`moderation`] | case / argument / JSON reason | `L` `tollcast.moderation`; `l` `proposal`, `appeal`, `taken-down` or `restored`; `a` stream; proposal: `threshold`, `p`* panel; notice: `p`* deciding moderators |
+//! | 34235 (21 parsed) | recording (NIP-71 addressable normal video) | [`vod`] | summary | `d` recorded stream address; `title`; `published_at`?; `alt`?; `imeta`+ (`url`, `m` application/x-mpegURL, `x` SHA-256 of the playlist, `dim`?, `duration`?, `bitrate`?, `fallback`*, `service tollcast`); `duration`?; `t`*; `p`* host; `a`? live event |
 //! | 10000 / 30000 | mute list / per-stream block set (NIP-51) | [`moderation`] | empty | `p`* pubkeys; `word`* lower-case words; 30000: `d` = `block:<stream address>` |
 //!
 //! Kinds 31311/31312 are tollcast's own: addressable (relays keep the newest per author and

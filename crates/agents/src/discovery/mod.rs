@@ -6,8 +6,10 @@
 //! fetches the live events authored or hosted (`p` role `Host`) by people in the graph
 //! (optionally everyone's, with [`Options::everyone`]), keeps those with the wanted `t` tags,
 //! gathers each stream's signals (relay offers' viewer counts, paid chat volume, tip receipts)
-//! and ranks them with [`rank::stream_score`]. [`rank::score_relay`] lets a viewer choose
-//! relays and ILP peers by social distance, price and RTT.
+//! and ranks them with [`rank::stream_score`]. [`discover_recordings`] does the same for
+//! recordings (NIP-71 video events, e.g. a recorder's VOD naming the host in `p`).
+//! [`rank::score_relay`] lets a viewer choose relays and ILP peers by social distance, price
+//! and RTT.
 //!
 //! Every event comes through the Nostr client, which verifies ids and signatures; events that
 //! do not parse as their kind are skipped.
