@@ -454,3 +454,84 @@ fn bad_config_exits_1_with_a_hint_and_the_toolbox_still_works() {
     );
     assert_ne!(out.status.code(), Some(0));
 }
+
+/// Earnings: the creator's wallet is a full node (wallet.node_config) with a child account a
+/// fan's client uses; `tollcast pay` to the SPSP URL the stream announces lands in the
+/// creator's receiver, and the status (line and /api/status) shows exactly that amount; the
+/// node's ledger books the fan's debit against it (nothing created or lost).
+#[test]
+fn payments_to_the_announced_spsp_show_up_as_earnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let node = dir.path().join("creator-node.toml");
+    std::fs::write(
+        &node,
+        format!(
+            "[node]\nname = \"creator\"\nlisten = \"127.0.0.1:0\"\nledger = \"{d}/creator.redb\"\n\n\
+             [[accounts]]\nid = \"fan\"\nrelation = \"child\"\nasset_code = \"USD\"\nasset_scale = 6\n\
+             auth_token = \"fan-token\"\ncredit_limit = 1000000000\n"
+        ),
+    )
+    .unwrap();
+    let toml = format!(
+        "{}node_config = \"{}\"\n",
+        config(
+            dir.path(),
+            "source = \"synthetic\"\nsize = \"320x180\"\nvideo_kbps = 200"
+        ),
+        node.display()
+    );
+    let (_child, _text, ready, mut out) = start(&toml, dir.path());
+    let spsp = ready["spsp"].as_str().unwrap().to_string();
+    let node_addr = ready["node"].as_str().unwrap().to_string();
+    const N: u64 = 4321;
+    let pay = common::run(
+        &[
+            "pay",
+            "--to",
+            &spsp,
+            "--amount",
+            &N.to_string(),
+            "--node",
+            &format!("btp+ws://:fan-token@{node_addr}"),
+            "--timeout",
+            "15",
+        ],
+        "",
+    );
+    assert!(
+        pay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pay.stderr)
+    );
+    let t = Instant::now();
+    let line = loop {
+        let mut l = String::new();
+        assert!(out.read_line(&mut l).unwrap() > 0);
+        if l.contains(&format!("earnings={N} USD/6")) {
+            break l;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "earnings never shown: {l}"
+        );
+    };
+    assert!(line.starts_with("status: "), "{line}");
+    let (s, st) = http_get(ready["http"].as_str().unwrap(), "/api/status");
+    assert_eq!(s, 200);
+    let st: Value = serde_json::from_slice(&st).unwrap();
+    assert_eq!(st["status"]["earnings"], N, "{st}");
+    // The ledger: the fan's account owes exactly N.
+    let (s, acc) = http_get(&node_addr, "/accounts");
+    assert_eq!(s, 200);
+    let acc: Value = serde_json::from_slice(&acc).unwrap();
+    let fan = acc["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "fan")
+        .unwrap()
+        .clone();
+    assert_eq!(fan["balance"], -(N as i64), "{fan}");
+    assert_eq!(fan["pending_incoming"], 0, "{fan}");
+}
