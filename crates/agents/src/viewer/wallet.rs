@@ -27,7 +27,8 @@ pub struct WalletConfig {
     pub asset_code: String,
     #[serde(default = "default_scale")]
     pub asset_scale: u8,
-    /// The account's id at the node (to read its balance from `/accounts`).
+    /// The account's id at the node (to read its balance from `/accounts`); default: the
+    /// user part of the `node` URL (`btp+ws://alice:TOKEN@...`), if any.
     #[serde(default)]
     pub account: Option<String>,
 }
@@ -103,6 +104,12 @@ impl Wallet {
                 cfg.node
             )));
         }
+        let account = cfg.account.clone().or_else(|| {
+            url::Url::parse(&cfg.node)
+                .ok()
+                .map(|u| u.username().to_string())
+                .filter(|u| !u.is_empty())
+        });
         let admin = url::Url::parse(&cfg.node).ok().and_then(|u| {
             let host = u.host_str()?.to_string();
             let port = u.port_or_known_default()?;
@@ -115,7 +122,7 @@ impl Wallet {
             asset_code: cfg.asset_code.clone(),
             asset_scale: cfg.asset_scale,
             admin,
-            account: cfg.account.clone(),
+            account,
             balance: Mutex::new(None),
             upstream_link: link,
         })

@@ -38,7 +38,8 @@ pub struct Args {
     /// BTP auth token, if not in the --node URL.
     #[arg(long, env = "TOLLCAST_NODE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Your account's id at the node (to show its balance from the node's /accounts).
+    /// Your account's id at the node (to show its balance from the node's /accounts);
+    /// default: the user part of the --node URL (btp+ws://alice:TOKEN@...), if any.
     #[arg(long)]
     pub wallet_account: Option<String>,
     /// Asset code of your account at the node.
