@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 use tollcast_events::StreamAddress;
 use tollcast_events::live::{KIND_LIVE_EVENT, LiveEvent, LiveStatus};
 use tollcast_events::manifest::KIND_SEGMENT_MANIFEST;
-use tollcast_events::nostr::prelude::{Event, Filter, Keys, Kind, PublicKey, Timestamp};
+use tollcast_events::nostr::prelude::{
+    Event, Filter, Keys, Kind, PublicKey, SingleLetterTag, Timestamp,
+};
 use tollcast_events::vod::{HLS_MIME, VideoEvent, VideoVariant};
 use tollcast_media::fmp4::{Fmp4Splitter, read_top_box};
 use tollcast_media::manifest::SegmentManifest;
@@ -566,9 +568,14 @@ impl Recorder {
         let s = &self.inner.stream;
         let authors: Vec<PublicKey> = self.inner.signers.iter().copied().collect();
         let filters = vec![
+            // Only this stream's manifests (a creator may run several streams).
             Filter::new()
                 .kind(Kind::from(KIND_SEGMENT_MANIFEST))
-                .authors(authors),
+                .authors(authors)
+                .custom_tag(
+                    SingleLetterTag::from_char('a').expect("`a` is a single-letter tag"),
+                    s.to_string(),
+                ),
             Filter::new()
                 .kind(Kind::from(KIND_LIVE_EVENT))
                 .author(s.pubkey)
