@@ -75,7 +75,8 @@ pub struct Payment {
     pub bytes_per_payment: f64,
     pub parts_delivered: u64,
     pub bytes_per_part: f64,
-    /// CPU of the wallet node + senders, and of the edges' ILP nodes + receivers + billing.
+    /// CPU of the wallet node + senders, and of the edges' ILP nodes + receivers + billing
+    /// (each side also carries half of the ledger commit threads; the relay its billing store).
     pub cpu_wallet_s: f64,
     pub cpu_edge_ilp_s: f64,
     pub cpu_us_per_payment: f64,
@@ -407,6 +408,15 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         ("viewer wallet node + STREAM senders", "tcb-pay"),
         ("simulated players", "tcb-view"),
         (
+            "ILP ledgers' commit threads (wallet + edge nodes)",
+            "ledger-commit",
+        ),
+        (
+            "relay billing store writer (credit balances)",
+            "relay-billing",
+        ),
+        ("Nostr relay store writer", "nostr-store"),
+        (
             "Nostr relay + byte meters (main runtime)",
             "tokio-runtime-w",
         ),
@@ -434,8 +444,11 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
     let window_s = (r.t_end - r.t_start) / 1000.0;
     let viewer_hours = r.viewers.len() as f64 * window_s / 3600.0;
     let edge_cpu = by_prefix("tcb-edge-");
-    let eilp_cpu = by_prefix("tcb-eilp-");
-    let wallet_cpu = by_prefix("tcb-pay");
+    // Every payment is booked once on the wallet's ledger and once on the edge's: the shared
+    // commit threads are split half and half; the billing store is the relay's.
+    let ledger_cpu = by_prefix("ledger-commit");
+    let eilp_cpu = by_prefix("tcb-eilp-") + ledger_cpu / 2.0 + by_prefix("relay-billing");
+    let wallet_cpu = by_prefix("tcb-pay") + ledger_cpu / 2.0;
     let edge_bytes: u64 = r.edge_bytes_served.iter().sum();
     let relay = RelayCost {
         viewer_hours,
