@@ -698,3 +698,29 @@ impl Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_fill_missing_fields() {
+        let c: RecorderConfig =
+            serde_json::from_str(r#"{"mirrors":["http://127.0.0.1:8080"],"price_per_gb":5}"#)
+                .unwrap();
+        assert_eq!(c.mirrors, vec!["http://127.0.0.1:8080".to_string()]);
+        assert_eq!(c.price_per_gb, Some(5));
+        assert_eq!(c.fetch_attempts, 5);
+        assert_eq!(c.idle_end_ms, 120_000);
+        assert_eq!(c.asset_code, "USD");
+    }
+
+    #[test]
+    fn no_mirror_is_a_config_error() {
+        let stream = StreamAddress::new(Keys::generate().public_key(), "s");
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChunkStore::open(dir.path(), 1 << 20).unwrap();
+        let r = Recorder::new(stream, RecorderConfig::default(), store, None);
+        assert!(matches!(r, Err(RecorderError::Config(_))));
+    }
+}
