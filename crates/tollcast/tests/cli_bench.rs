@@ -168,3 +168,22 @@ fn bench_network_bad_options_exit_1() {
         assert!(err.contains(want), "{a:?}: {err}");
     }
 }
+
+#[test]
+fn bench_fanout_bad_options_exit_1() {
+    for (args, want) in [
+        (vec!["--servers", "apache"], "unknown `apache`"),
+        (vec!["--start", "0"], "at least 1"),
+        (
+            vec!["--start", "50", "--max", "10"],
+            "--max at least --start",
+        ),
+    ] {
+        let mut a = vec!["bench", "fanout"];
+        a.extend(args.iter().copied());
+        let r = common::run(&a, "");
+        assert_eq!(r.status.code(), Some(1), "{a:?}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains(want), "{a:?}: {err}");
+    }
+}
