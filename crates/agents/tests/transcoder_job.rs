@@ -361,6 +361,42 @@ async fn paid_ladder_job_aligned_and_stops_when_unpaid() {
         "{metrics}"
     );
 
+    // A relay agent uses the job's origin as its upstream and trusts the transcoder's key
+    // (`--signer`): it serves the rung playlists and verified rung parts.
+    {
+        use tollcast_agents::relay::manifests::ManifestBook;
+        use tollcast_agents::relay::nostr::follow_manifests;
+        use tollcast_agents::relay::{Relay, RelayConfig};
+        let rdir = tempfile::tempdir().unwrap();
+        let book = Arc::new(ManifestBook::new(w.stream.clone(), [tx.agent.pubkey()]));
+        let rc = RelayClient::connect(&w.nostr_url, ClientOptions::default()).unwrap();
+        let _follow = follow_manifests(&rc, book.clone(), &[tx.agent.pubkey()], None)
+            .await
+            .unwrap();
+        let relay = Relay::new(
+            RelayConfig::new(job.result.origin.clone()),
+            ChunkStore::open(rdir.path(), 64 << 20).unwrap(),
+            book,
+            None,
+        )
+        .unwrap();
+        let raddr = serve(relay.router()).await;
+        let (st, pl) = http_get(raddr, "/live/120p/index.m3u8").await;
+        assert_eq!(st, 200, "{pl}");
+        let part = pl
+            .lines()
+            .find(|l| l.starts_with("#EXT-X-PART:"))
+            .and_then(|l| l.split("URI=\"").nth(1))
+            .and_then(|u| u.split('"').next())
+            .expect("a part in the relayed rung playlist")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let (st, _) = http_get(raddr, &format!("/{part}")).await;
+        assert_eq!(st, 200, "relay serves the verified rung part {part}");
+    }
+
     // Alignment: every rung segment has the MSN, duration (within a frame) and hash of the
     // source segment it names.
     let source: BTreeMap<u64, SegmentManifest> = manifests_by(&w.nostr_url, &w.creator)

@@ -555,3 +555,33 @@ impl Transcoder {
         job.start().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_toml_and_checks() {
+        let c: TranscoderConfig = toml::from_str("").unwrap();
+        assert_eq!(c.price_per_minute, 1000);
+        assert_eq!(c.unit_secs, 60.0);
+        assert_eq!(c.unit_price(), 1000);
+        c.validate().unwrap();
+        let c: TranscoderConfig =
+            toml::from_str("price_per_minute = 600\nunit_secs = 2.0\npreset = \"ultrafast\"")
+                .unwrap();
+        assert_eq!(c.unit_price(), 20);
+        assert_eq!(c.preset, "ultrafast");
+        assert!(toml::from_str::<TranscoderConfig>("price_per_minut = 1").is_err());
+        let bad = TranscoderConfig {
+            capacity: 0,
+            ..TranscoderConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = TranscoderConfig {
+            unit_secs: 0.0,
+            ..TranscoderConfig::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}
