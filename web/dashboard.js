@@ -89,6 +89,15 @@ function render(d) {
   table($('latency'), ['percentile', 'seconds'], l.n ? [['p50', (l.p50 / 1000).toFixed(2)], ['p90', (l.p90 / 1000).toFixed(2)],
     ['p99', (l.p99 / 1000).toFixed(2)], ['samples', l.n]] : [['no samples yet', '']]);
   table($('ladder'), ['rendition', 'state', 'detail'], (d.ladder || []).map((x) => [esc(x.name), x.ok ? '<span class="ok">ok</span>' : '<span class="bad">down</span>', esc(x.detail || '')]));
+  // The moderator's own /status, flattened: whatever counters it reports.
+  const flat = [];
+  (function walk(o, pre) {
+    for (const [k, v] of Object.entries(o || {})) {
+      if (v && typeof v === 'object' && !Array.isArray(v)) walk(v, pre + k + '.');
+      else flat.push([esc(pre + k), esc(Array.isArray(v) ? v.length + ' items' : v)]);
+    }
+  })(d.moderation, '');
+  table($('moderation'), ['', ''], flat.length ? flat.slice(0, 14) : [['no moderator', '']]);
   table($('parties'), ['party', 'role', 'earned (+) / spent (−)', 'in flight'], d.parties.map((p) => [esc(p.name), esc(p.role), esc(units(p.net, a.scale, a.code)), p.pending]));
   table($('agents'), ['agent', 'role', 'what it does', 'where'], d.agents.map((x) => [esc(x.name), esc(x.role), esc(x.what), esc(x.url || '')]));
 }

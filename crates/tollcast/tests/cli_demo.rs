@@ -60,6 +60,16 @@ fn demo_runs_and_the_books_balance() {
         .find(|l| l.trim_start().starts_with("relay "))
         .expect("relay earnings line");
     assert!(!relay_line.contains(" 0.000000 USD  "), "{relay_line}");
+    // Relays pay the creator its split: the creator line is positive too.
+    let creator_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("creator "))
+        .expect("creator earnings line");
+    assert!(!creator_line.contains(" 0.000000 USD  "), "{creator_line}");
+    assert!(
+        stdout.contains("recording: "),
+        "the recorder's VOD line: {stdout}"
+    );
     println!("MEASURE demo summary:\n{stdout}");
 }
 

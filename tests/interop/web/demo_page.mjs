@@ -128,7 +128,10 @@ try {
   const creatorAfter = (await ledgers()).creator || 0;
   out.tip = { text: tipText, delivered: tip && tip.delivered, creator_before: creatorBefore, creator_after: creatorAfter };
   if (!tip || !(tip.delivered > 0)) fail('tip not delivered: ' + tipText);
-  if (creatorAfter - creatorBefore !== tip.delivered) fail(`creator ledger moved by ${creatorAfter - creatorBefore}, tip delivered ${tip.delivered}`);
+  // Relays also pay the creator its split every 2 s: the ledger moves by the tip plus at
+  // most a few seconds of those shares (a few thousand base units here).
+  const moved = creatorAfter - creatorBefore;
+  if (moved < tip.delivered || moved > tip.delivered + 50000) fail(`creator ledger moved by ${moved}, tip delivered ${tip.delivered}`);
   out.checks.tip_reaches_creator_ledger = true;
   await page.screenshot({ path: path.join(shots, 'viewer-page-after-tip.png') });
 
@@ -144,12 +147,15 @@ try {
   });
   const after = await ledgers();
   out.dashboard = { roles: d.roles, ledgers_before: before, ledgers_after: after, books: d.books };
+  // Money keeps moving between the reads (per-second payments, split payouts every 2 s,
+  // so a role need not move monotonically): the dashboard must lie within what the ledgers
+  // showed around it, give or take 2 % plus 300 base units.
   for (const role of Object.keys(after)) {
-    const lo = Math.min(before[role], after[role]), hi = Math.max(before[role], after[role]);
+    const slack = 0.02 * Math.max(Math.abs(before[role]), Math.abs(after[role])) + 300;
+    const lo = Math.min(before[role], after[role]) - slack, hi = Math.max(before[role], after[role]) + slack;
     const v = Number(d.roles[role]);
     if (!(v >= lo && v <= hi)) fail(`dashboard ${role} ${v} is outside the ledgers' ${lo}..${hi}`);
   }
-  if (Number(d.roles.creator) !== after.creator) fail(`dashboard creator ${d.roles.creator} != ledger ${after.creator}`);
   await sleep(1200);
   await dash.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: true });
   out.checks.dashboard_matches_ledgers = true;

@@ -47,6 +47,10 @@ pub struct Args {
     /// Credit line of each viewer wallet, micro-USD.
     #[arg(long, default_value_t = 5_000_000)]
     pub wallet: u64,
+    /// Share of viewer money each relay keeps, percent; it pays the rest to the creator
+    /// (revenue split).
+    #[arg(long, default_value_t = 50.0)]
+    pub relay_margin: f64,
     /// Hub connector fee, basis points of each packet.
     #[arg(long, default_value_t = 10)]
     pub fee_bp: u32,
@@ -69,6 +73,9 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     {
         anyhow::bail!("--duration must be a positive number of seconds");
     }
+    if !(0.0..=100.0).contains(&a.relay_margin) {
+        anyhow::bail!("--relay-margin is a percentage from 0 to 100");
+    }
     if a.price_a == 0 || a.price_b == 0 {
         anyhow::bail!("--price-a and --price-b must be at least 1");
     }
@@ -84,6 +91,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         price_b: a.price_b,
         wallet: a.wallet,
         fee_basis_points: a.fee_bp,
+        relay_margin_ppm: (a.relay_margin * 10_000.0).round() as u32,
         title: a.title,
         page_via_viewer: a.page_via == "viewer",
     })

@@ -2,9 +2,9 @@
 //! says it is ready, keep its stdout/stderr (in a log file, or echoed with `-v`), and stop it
 //! cleanly (SIGINT, then SIGKILL after a grace period).
 //!
-//! Readiness: a `ready: {json}` line wins (the contract of plan11: every long-running agent
-//! prints one); until every agent prints it, a list of line prefixes that the command prints
-//! once it serves (e.g. `LISTENING ` for `tollcast node`) stands in.
+//! Readiness: every stdout line the demo reads from an agent (e.g. `LISTENING ` for `tollcast
+//! node`, which comes after its `ready:` line) has been printed; with no such line asked for,
+//! the agent's `ready: {json}` line (plan11's contract) decides.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ pub struct Spec {
     pub name: String,
     /// Arguments after the binary, e.g. `["node", "--config", ...]`.
     pub args: Vec<String>,
-    /// Stdout line prefixes that together mean "ready" when no `ready:` line comes.
+    /// Stdout line prefixes that together mean "ready" (empty: the `ready:` line does).
     pub ready_prefixes: Vec<&'static str>,
     /// Echo the child's output to our stderr (`-v`).
     pub verbose: bool,
@@ -135,10 +135,15 @@ impl Agent {
                             o.ready = Some(v);
                         }
                         o.stdout.push(line);
-                        o.ready.is_some()
-                            || prefixes
+                        // The lines the demo reads must all be there (a `ready:` line may come
+                        // before some of them); with none asked for, the `ready:` line decides.
+                        if prefixes.is_empty() {
+                            o.ready.is_some()
+                        } else {
+                            prefixes
                                 .iter()
                                 .all(|p| o.stdout.iter().any(|l| l.starts_with(p)))
+                        }
                     };
                     if ready {
                         let _ = ready_tx.send(true);

@@ -58,6 +58,8 @@ pub struct Options {
     /// Each viewer wallet's credit line, base units.
     pub wallet: u64,
     pub fee_basis_points: u32,
+    /// What each relay keeps of its viewers' money (ppm); the rest goes to the creator.
+    pub relay_margin_ppm: u32,
     pub title: String,
     /// Serve the page through the viewer agent (`tollcast watch`, verified parts, failover)
     /// or straight from the relay the page's own wallet pays.
@@ -199,6 +201,9 @@ pub struct Demo {
     /// The renditions the origin serves, as last checked.
     pub ladder: Mutex<Vec<Rung>>,
     pub origin: String,
+    /// The moderator's base URL and its last `/status` answer.
+    pub moderator: Option<String>,
+    pub moderation: Mutex<Option<serde_json::Value>>,
     /// Latency the page reported (ms), with when.
     pub page_latency: Mutex<Option<(f64, Instant)>>,
     pub started: Instant,
@@ -267,6 +272,16 @@ impl Demo {
                 roles,
             });
             *self.books.lock().unwrap_or_else(|e| e.into_inner()) = Some(b);
+        }
+        if let Some(m) = &self.moderator
+            && let Ok(a) = self
+                .http
+                .get(&format!("{m}/status"), None, Duration::from_secs(2))
+                .await
+            && a.status.is_success()
+        {
+            *self.moderation.lock().unwrap_or_else(|e| e.into_inner()) =
+                serde_json::from_slice(&a.body).ok();
         }
         let l = ladder(&self.http, &self.origin).await;
         *self.ladder.lock().unwrap_or_else(|e| e.into_inner()) = l;
@@ -579,6 +594,46 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         }
     };
 
+    // 3c. The moderator: watches the stream's chat on the hub's relay and acts on its rules.
+    let moderator_keys = Keys::generate();
+    let moderator = match start(
+        agents,
+        o,
+        dir,
+        "moderator",
+        vec![
+            s("moderate"),
+            s("--relay"),
+            nostr_url.clone(),
+            s("--stream"),
+            stream.to_string(),
+            s("--banned-word"),
+            s("buy followers"),
+            s("--listen"),
+            s("127.0.0.1:0"),
+        ],
+        vec!["status: "],
+        vec![(
+            s("TOLLCAST_SECRET_KEY"),
+            moderator_keys.secret_key().to_secret_hex(),
+        )],
+    )
+    .await
+    {
+        Ok(i) => agents[i]
+            .out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .value("status")
+            .map(|u| u.trim_end_matches("/status").to_string()),
+        Err(e) => {
+            status(&format!(
+                "the moderator did not start, going on without it: {e:#}"
+            ));
+            None
+        }
+    };
+
     // 4. Relays: relay-a pulls from the origin, relay-b from relay-a (and pays it).
     let mut relays: Vec<RelayInfo> = Vec::new();
     let relay_specs = [
@@ -635,13 +690,26 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             args.push(s("--upstream-viewer"));
             args.push(w.id.clone());
         }
+        // Revenue split: the relay keeps its margin and pays the rest to the creator's wallet.
+        args.extend([
+            s("--split"),
+            format!("creator={creator_spsp}=1"),
+            s("--relay-margin-ppm"),
+            o.relay_margin_ppm.to_string(),
+            s("--batch-ms"),
+            s("2000"),
+            s("--splits-db"),
+            dir.join(format!("{}-splits.redb", m.id))
+                .display()
+                .to_string(),
+        ]);
         let i = start(
             agents,
             o,
             dir,
             &m.id,
             args,
-            vec!["playlist: ", "credit mode: "],
+            vec!["playlist: ", "credit mode: ", "ready: "],
             vec![(s("TOLLCAST_SECRET_KEY"), keys.secret_key().to_secret_hex())],
         )
         .await?;
@@ -651,12 +719,17 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             .context("relay printed no playlist")?
             .trim_end_matches("/live/master.m3u8")
             .to_string();
-        let credit = out.line("credit mode: ").unwrap_or_default();
-        let node_addr = credit
-            .rsplit("at node ")
-            .next()
-            .map(|s| s.trim_end_matches(')').to_string())
-            .context("relay printed no node address")?;
+        // The relay's ILP node: its BTP URL in the ready line (http on the same port).
+        let node_addr = out
+            .ready
+            .as_ref()
+            .and_then(|r| r["node"]["btp"].as_str())
+            .map(|b| {
+                b.trim_start_matches("ws://")
+                    .trim_end_matches('/')
+                    .to_string()
+            })
+            .context("relay's ready line names no ILP node")?;
         relays.push(RelayInfo {
             name: m.id.clone(),
             url,
@@ -806,8 +879,9 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             name: r.name.clone(),
             role: s("relay (CDN edge)"),
             what: format!(
-                "verifies every chunk against the signed manifests, caches, serves viewers who pay {}/s; pulls from {}",
+                "verifies every chunk against the signed manifests, caches, serves viewers who pay {}/s, keeps {:.0} % and pays the rest to the creator; pulls from {}",
                 units(r.price_per_second as i128),
+                o.relay_margin_ppm as f64 / 10_000.0,
                 if r.upstream == origin_url { "the origin" } else { "relay-a (paying it per second)" }
             ),
             url: Some(r.url.clone()),
@@ -826,6 +900,14 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
 
     let nostr = RelayClient::connect(&nostr_url, ClientOptions::default())
         .map_err(|e| anyhow::anyhow!("demo Nostr client: {e}"))?;
+    if let Some(m) = &moderator {
+        infos.push(AgentInfo {
+            name: s("moderator"),
+            role: s("moderator"),
+            what: s("reads the stream's chat on the hub's relay and acts on its rules (here: the phrase 'buy followers' is banned)"),
+            url: Some(m.clone()),
+        });
+    }
     if let Some(r) = &recorder {
         infos.push(AgentInfo {
             name: s("recorder"),
@@ -871,6 +953,8 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         counters: Mutex::new(HashMap::new()),
         ladder: Mutex::new(Vec::new()),
         origin: origin_url.clone(),
+        moderator: moderator.clone(),
+        moderation: Mutex::new(None),
         page_latency: Mutex::new(None),
         started,
     });

@@ -117,6 +117,7 @@ async fn dashboard(State(d): S) -> Json<Value> {
             "p50": percentile(&lat, 50.0), "p90": percentile(&lat, 90.0),
             "p99": percentile(&lat, 99.0), "n": lat.len(),
         },
+        "moderation": d.moderation.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         "wallets": books.as_ref().map(|b| json!(b.wallets)).unwrap_or(json!([])),
     }))
 }
