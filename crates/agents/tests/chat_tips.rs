@@ -82,6 +82,23 @@ async fn paid_chat_slow_mode_free_creator_and_a_verified_tip() {
     assert_eq!(e.prefix(), Some("underpaid"), "{e}");
     assert_eq!(spam_w.paid(), 0);
 
+    // Nor can the spammer chat around the price over the WebSocket (the creator can).
+    {
+        use tollcast_events::chat::ChatMessage;
+        use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
+        let ws = RelayClient::connect(&c.relay_url, ClientOptions::default()).unwrap();
+        let free = ChatMessage::new(stream.clone(), "free spam over ws")
+            .sign(&spammer, None)
+            .unwrap();
+        let ack = ws.publish(&free, T).await.unwrap();
+        assert!(!ack.accepted);
+        assert!(ack.message.starts_with("restricted:"), "{}", ack.message);
+        let own = ChatMessage::new(stream.clone(), "creator over ws")
+            .sign(&creator, None)
+            .unwrap();
+        assert!(ws.publish(&own, T).await.unwrap().accepted);
+    }
+
     // Viewer pays the price: stored.
     let chat = ChatClient::new(
         viewer.clone(),
@@ -140,7 +157,7 @@ async fn paid_chat_slow_mode_free_creator_and_a_verified_tip() {
             .author(creator.public_key()),
     )
     .await;
-    assert_eq!(welcome.len(), 2);
+    assert_eq!(welcome.len(), 3);
     let r = chat.react(&welcome[0], "🔥").await.unwrap();
     assert_eq!(r.paid, PRICE);
 
@@ -159,6 +176,7 @@ async fn paid_chat_slow_mode_free_creator_and_a_verified_tip() {
         texts,
         vec![
             "be nice",
+            "creator over ws",
             "hello from the audience",
             "stream starts now",
             "welcome!"

@@ -255,14 +255,25 @@ async fn two_of_three_moderators_take_a_stream_down_and_an_appeal_restores_it() 
             .load(std::sync::atomic::Ordering::Relaxed)
             > 0
     );
-    // Each relay announced why, signed with its key.
-    let notices = society_common::fetch(
-        &rig.nostr_url,
-        Filter::new()
-            .kind(Kind::from(KIND_LABEL))
-            .authors(relay_keys.iter().map(|k| k.public_key())),
-    )
-    .await;
+    // Each relay announced why, signed with its key (published just after it stopped serving).
+    let t0 = Instant::now();
+    let notices = loop {
+        let n = society_common::fetch(
+            &rig.nostr_url,
+            Filter::new()
+                .kind(Kind::from(KIND_LABEL))
+                .authors(relay_keys.iter().map(|k| k.public_key())),
+        )
+        .await;
+        if n.len() >= 2 {
+            break n;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "relays did not announce the takedown"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(notices.len(), 2);
     for n in &notices {
         let t = TakedownNotice::from_event(n).unwrap();

@@ -13,9 +13,9 @@
 //! list, or its kind-30000 `block:<stream>` set, names the author or a word of the message)
 //! → subscribers-only → slow mode → price. A refused message costs nothing (REJECT).
 //!
-//! Limitation: with the relay's WebSocket `write_policy = "open"`, chat published over the
-//! WebSocket bypasses these rules; a chat relay runs `paid_accounts` so WebSocket writes need
-//! a prepaid balance (and price chat kinds out of that path with `kind_per_byte`).
+//! The gate also installs itself as the relay's WebSocket write guard: chat and reactions to
+//! a stream with rules are refused over the WebSocket (`restricted: … write it over ILP`)
+//! except from the creator and its moderators, so nobody chats around the price.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,9 @@ use tollcast_events::moderation::{KIND_FOLLOW_SET, KIND_MUTE_LIST, MuteList};
 use tollcast_events::tip::{KIND_TIP_RECEIPT, TipReceipt};
 use tollcast_net::connector::{IlpReply, IlpService, IncomingRequest};
 use tollcast_net::nostr_relay::pay_to_write::{PayToWrite, condition_for, fulfillment_for};
-use tollcast_net::nostr_relay::{Ingested, NostrRelay, RelayCore, toon};
+use tollcast_net::nostr_relay::{
+    Ingested, NostrRelay, Prefix, Refusal, RelayCore, WebSocketWriteGuard, toon,
+};
 use tollcast_wire::address::Address;
 use tollcast_wire::error_code::ErrorCode;
 use tollcast_wire::ilp::{Fulfill, Prepare, Reject};
@@ -69,15 +71,54 @@ fn inc(c: &std::sync::atomic::AtomicU64) {
 }
 
 impl ChatGate {
-    /// The gate for `relay`, answering at `address` (its pay-to-write address).
+    /// The gate for `relay`, answering at `address` (its pay-to-write address). Also installs
+    /// itself as the relay's WebSocket write guard (if none is installed yet).
     pub fn new(relay: &NostrRelay, address: Address) -> Self {
-        Self {
+        let gate = Self {
             core: relay.core().clone(),
             inner: PayToWrite::new(relay, address.clone()),
             address,
             last: Arc::new(Mutex::new(HashMap::new())),
             counters: Arc::new(GateCounters::default()),
+        };
+        gate.core.set_websocket_guard(Arc::new(gate.clone()));
+        gate
+    }
+
+    fn stream_of(ev: &Event) -> Option<StreamAddress> {
+        ev.tags
+            .iter()
+            .map(|t| t.as_slice())
+            .find(|t| t.first().map(String::as_str) == Some("a"))
+            .and_then(|t| t.get(1))
+            .and_then(|a| a.parse().ok())
+    }
+
+    /// The WebSocket rule: governed chat only through pay-to-write (creator, moderators exempt).
+    async fn check_websocket(&self, ev: &Event) -> Result<(), Refusal> {
+        if !GATED_KINDS.contains(&ev.kind.as_u16()) {
+            return Ok(());
         }
+        let Some(stream) = Self::stream_of(ev) else {
+            return Ok(());
+        };
+        let Some(settings) = self.settings(&stream).await else {
+            return Ok(());
+        };
+        if settings.is_privileged(&ev.pubkey) {
+            return Ok(());
+        }
+        Err(Refusal::new(
+            Prefix::Restricted,
+            format!(
+                "chat in this stream is paid: write it with an ILP payment to {}{}",
+                self.address.as_str(),
+                settings
+                    .price
+                    .map(|p| format!(" ({p} per message)"))
+                    .unwrap_or_default()
+            ),
+        ))
     }
 
     /// What the gate decided so far.
@@ -180,14 +221,7 @@ impl ChatGate {
         if !GATED_KINDS.contains(&ev.kind.as_u16()) {
             return self.inner.handle_prepare(p).await;
         }
-        let stream: Option<StreamAddress> = ev
-            .tags
-            .iter()
-            .map(|t| t.as_slice())
-            .find(|t| t.first().map(String::as_str) == Some("a"))
-            .and_then(|t| t.get(1))
-            .and_then(|a| a.parse().ok());
-        let Some(stream) = stream else {
+        let Some(stream) = Self::stream_of(&ev) else {
             return self.inner.handle_prepare(p).await;
         };
         let Some(settings) = self.settings(&stream).await else {
@@ -290,6 +324,12 @@ impl ChatGate {
             fulfillment: fulfillment_for(&p.data),
             data: bytes::Bytes::new(),
         })
+    }
+}
+
+impl WebSocketWriteGuard for ChatGate {
+    fn check<'a>(&'a self, ev: &'a Event) -> BoxFuture<'a, Result<(), Refusal>> {
+        Box::pin(self.check_websocket(ev))
     }
 }
 

@@ -94,12 +94,20 @@ impl Ingested {
     }
 }
 
+/// An extra judgement of events published over the WebSocket, installed by a higher layer
+/// (e.g. the paid-chat gate of `tollcast-agents`, which makes chat go through pay-to-write).
+/// `Err` refuses the event with that reason; nothing is stored or charged.
+pub trait WebSocketWriteGuard: Send + Sync + 'static {
+    fn check<'a>(&'a self, ev: &'a Event) -> futures::future::BoxFuture<'a, Result<(), Refusal>>;
+}
+
 /// Shared relay state: configuration, store, live fan-out and metrics.
 pub struct RelayCore {
     pub config: RelayConfig,
     pub store: EventStore,
     pub metrics: Arc<RelayMetrics>,
     live: broadcast::Sender<Arc<Event>>,
+    ws_guard: std::sync::OnceLock<Arc<dyn WebSocketWriteGuard>>,
 }
 
 impl RelayCore {
@@ -110,7 +118,18 @@ impl RelayCore {
             store,
             metrics: Arc::new(RelayMetrics::default()),
             live,
+            ws_guard: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Install the WebSocket write guard (once; later calls return false and change nothing).
+    pub fn set_websocket_guard(&self, guard: Arc<dyn WebSocketWriteGuard>) -> bool {
+        self.ws_guard.set(guard).is_ok()
+    }
+
+    /// The installed WebSocket write guard, if any.
+    pub fn websocket_guard(&self) -> Option<&Arc<dyn WebSocketWriteGuard>> {
+        self.ws_guard.get()
     }
 
     /// Receive every newly accepted event (stored or ephemeral) for live subscriptions.

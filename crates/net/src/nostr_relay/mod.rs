@@ -24,7 +24,7 @@ pub mod store;
 pub mod toon;
 
 pub use config::{Pricing, RelayConfig, RelayInfo, RelayLimits, WritePolicy};
-pub use core::{Ingested, Prefix, Refusal, RelayCore};
+pub use core::{Ingested, Prefix, Refusal, RelayCore, WebSocketWriteGuard};
 pub use metrics::RelayMetrics;
 pub use relay::{NostrRelay, info_document, router};
 pub use store::{Charge, EventStore, SaveOutcome, StoreError};

@@ -392,6 +392,16 @@ impl Conn {
         let core = self.core.clone();
         let out = self.out.clone();
         tokio::spawn(async move {
+            if let Some(g) = core.websocket_guard()
+                && let Err(r) = g.check(&ev).await
+            {
+                RelayMetrics::inc(&core.metrics.events_received);
+                RelayMetrics::inc(&core.metrics.events_rejected);
+                let msg = json!(["OK", id, false, r.to_string()]).to_string();
+                let _ = out.send(Message::Text(msg.into())).await;
+                drop(permit);
+                return;
+            }
             let res = core.ingest(ev, charge).await;
             let msg = json!(["OK", id, res.accepted(), res.message()]).to_string();
             let _ = out.send(Message::Text(msg.into())).await;
