@@ -3,7 +3,7 @@
 //! config with a `[relay]` section pulls that stream, verifies it against the signed manifests
 //! and serves it: the relay's playlist and chunks (hash-checked) come through its own port, and
 //! the node prints `ready:` with the node and relay endpoints. A role without its section, an
-//! unknown key and a role whose agent is missing all exit 1 with a clear message.
+//! unknown key, a missing required flag of the role's command all exit 1 with a clear message.
 
 mod common;
 
@@ -173,9 +173,14 @@ fn node_role_errors_are_clear() {
             "upstrem",
         ),
         (
-            "[moderator]\nstream = \"x\"\n",
+            "[transcoder]\nprice_per_minute = 5\n",
+            "transcoder",
+            "tollcast transcode --help",
+        ),
+        (
+            "[moderator]\nstreams = [\"x\"]\nbanned_wrds = [\"y\"]\n",
             "moderator",
-            "not built into this tollcast",
+            "banned_wrds",
         ),
     ];
     for (i, (extra, role, want)) in cases.iter().enumerate() {
@@ -188,5 +193,53 @@ fn node_role_errors_are_clear() {
         assert_eq!(out.status.code(), Some(1), "{role}: {extra}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{role}: want {want:?} in {err}");
+    }
+}
+
+/// The command roles start from a node config: a free moderator runs beside the node, a
+/// transcoder is paid at the node it starts from the same config; both print `ready:`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_role_moderator_and_transcoder_start() {
+    use tollcast_net::nostr_relay::{NostrRelay, RelayConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let relay = NostrRelay::open(RelayConfig::default(), dir.path().join("r.redb")).unwrap();
+    let (addr, _t) = relay.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let node = |name: &str| {
+        format!(
+            "[node]\nname = \"{name}\"\nlisten = \"127.0.0.1:0\"\nledger = \"{d}/{name}.redb\"\n\
+             [spsp]\nasset_code = \"USD\"\nasset_scale = 6\n"
+        )
+    };
+    let cases = [
+        (
+            "moderator",
+            format!(
+                "{}[moderator]\nrelays = [\"ws://{addr}\"]\nstreams = [\"30311:{}:live\"]\nlisten = \"127.0.0.1:0\"\n",
+                node("mod"),
+                tollcast_events::nostr::prelude::Keys::generate()
+                    .public_key()
+                    .to_hex()
+            ),
+        ),
+        (
+            "transcoder",
+            format!(
+                "{}[transcoder]\nnostr = [\"ws://{addr}\"]\nlisten = \"127.0.0.1:0\"\nstore_dir = \"{d}/tx\"\npreset = \"ultrafast\"\n",
+                node("tx")
+            ),
+        ),
+    ];
+    for (role, toml) in cases {
+        let p = dir.path().join(format!("{role}.toml"));
+        std::fs::write(&p, toml).unwrap();
+        let p2 = p.clone();
+        let (child, ready, text) = tokio::task::spawn_blocking(move || {
+            spawn_ready(&["node", "--role", role, "--config", p2.to_str().unwrap()])
+        })
+        .await
+        .unwrap();
+        assert!(ready.is_object(), "{role}: {text}");
+        drop(child);
     }
 }

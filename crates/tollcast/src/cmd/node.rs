@@ -36,10 +36,11 @@ survive kill -9.\n\n\
 Operators: `--role relay|transcoder|moderator|recorder|verifier` runs that agent beside the \
 node with the options of the config's section of the same name (`[relay]`, `[transcoder]`, \
 `[moderator]`, `[recorder]`, `[verifier]`); see examples/node-relay.toml and \
-examples/node-verifier.toml. The relay and verifier run in this process on the node's ILP \
-connector and Nostr relay; the transcoder, moderator and recorder sections take the long flags \
-of `tollcast transcode` / `moderate` / `record` (underscores or dashes) and run that command \
-here with this node's config as its --node-config."
+examples/node-*.toml. The relay and verifier run in this process on the node's ILP connector \
+and Nostr relay. [recorder] holds the long flags of `tollcast record`; [transcoder] and \
+[moderator] hold the agent's config keys plus the command's flags (transcoder: nostr, \
+secret_key, listen; moderator: key, listen); those commands run in this process, a paid one \
+with this node's config as its node."
 )]
 pub struct Args {
     /// Path of the node's TOML config.

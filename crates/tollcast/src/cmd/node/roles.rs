@@ -6,9 +6,15 @@
 //!   offer is published on the node's own Nostr relay unless `nostr` names others.
 //! - `[verifier]` ([`VerifierRole`]): the transcoding verifier (a moderator-class agent) runs
 //!   in this process.
-//! - `[recorder]`, `[transcoder]`, `[moderator]`: the keys are the long flags of `tollcast
-//!   record` / `transcode` / `moderate` (arrays repeat a flag, `true` sets a switch); the
-//!   command runs in this process, given this node's config as `--node-config` when it is paid.
+//! - `[recorder]`: the keys are the long flags of `tollcast record` (arrays repeat a flag,
+//!   `true` sets a switch).
+//! - `[transcoder]`: `TranscoderConfig` keys plus the `tollcast transcode` flags `nostr`,
+//!   `secret_key`, `listen`; `[moderator]`: `ModeratorConfig` keys plus the `tollcast
+//!   moderate` flags `key`, `listen`.
+//!
+//! Those three run their command in this process; a paid one gets this node's connector config
+//! as its `--node-config` / `--node` (it starts the node itself), a free one runs beside the
+//! node started here.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -505,69 +511,118 @@ pub fn section_to_argv(t: &toml::Table) -> anyhow::Result<Vec<String>> {
     Ok(argv)
 }
 
-/// Roles run through their command (`tollcast record` ...), in this process.
+/// Keys of a role section that are flags of its command; the other keys of `[transcoder]` /
+/// `[moderator]` are the agent's config struct, handed over as that command's `--config`.
+fn flag_keys(role: Role) -> Option<&'static [&'static str]> {
+    match role {
+        Role::Transcoder => Some(&["nostr", "secret_key", "listen"]),
+        Role::Moderator => Some(&["key", "listen"]),
+        _ => None,
+    }
+}
+
+fn temp_path(cfg: &NodeConfig, what: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "tollcast-{}-{what}-{}.toml",
+        cfg.node.name,
+        std::process::id()
+    ))
+}
+
+fn write_temp(path: PathBuf, text: &str) -> anyhow::Result<TempFile> {
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(TempFile(path))
+}
+
+/// Roles run through their command (`tollcast record` / `transcode` / `moderate`), in this
+/// process.
 pub async fn run_command_role(
     role: Role,
     cfg: &NodeConfig,
     sections: &toml::Table,
 ) -> anyhow::Result<()> {
-    let t: toml::Table = section(sections, role)?;
+    let mut t: toml::Table = section(sections, role)?;
     let mut argv = vec![format!("tollcast-{}", role.as_str())];
-    argv.extend(section_to_argv(&t)?);
-    // A paid agent receives at this node: hand it the connector config as --node-config.
-    let paid = match role {
-        Role::Recorder => t.contains_key("price_per_gb") || t.contains_key("price-per-gb"),
-        Role::Transcoder => true,
-        _ => false,
-    };
-    let _tmp;
-    let services;
-    if paid && !t.contains_key("node_config") && !t.contains_key("node-config") {
-        let path = std::env::temp_dir().join(format!(
-            "tollcast-node-{}-{}.toml",
-            cfg.node.name,
-            std::process::id()
-        ));
-        std::fs::write(&path, toml::to_string(cfg)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        argv.push("--node-config".into());
-        argv.push(path.display().to_string());
-        _tmp = TempFile(path);
-        services = None;
+    let mut temps = Vec::new();
+    if let Some(keys) = flag_keys(role) {
+        // Split: flags on the command line, the rest as the agent's config file.
+        let mut flags = toml::Table::new();
+        for k in keys {
+            if let Some(v) = t.remove(*k) {
+                flags.insert((*k).to_string(), v);
+            }
+        }
+        argv.extend(section_to_argv(&flags)?);
+        let mut file = toml::Table::new();
+        file.insert(role.as_str().to_string(), toml::Value::Table(t.clone()));
+        let tmp = write_temp(temp_path(cfg, role.as_str()), &toml::to_string(&file)?)?;
+        argv.push("--config".into());
+        argv.push(tmp.0.display().to_string());
+        temps.push(tmp);
     } else {
-        // Free agent: the node runs here beside it.
-        let svc = NodeServices::start(cfg.clone()).await?;
-        println!(
-            "node: {} {}",
-            svc.node.local_addr,
-            svc.node.connector.address().as_str()
-        );
-        services = Some(svc);
+        argv.extend(section_to_argv(&t)?);
     }
-    let r = match role {
-        Role::Recorder => {
+    // A paid agent receives at this node: hand it the connector config.
+    let node_flag = match role {
+        Role::Recorder
+            if (t.contains_key("price_per_gb") || t.contains_key("price-per-gb"))
+                && !t.contains_key("node_config")
+                && !t.contains_key("node-config") =>
+        {
+            Some("--node-config")
+        }
+        Role::Transcoder => Some("--node-config"),
+        Role::Moderator
+            if t.get("billing")
+                .and_then(|b| b.get("price_per_hour"))
+                .and_then(|p| p.as_integer())
+                .unwrap_or(0)
+                > 0 =>
+        {
+            Some("--node")
+        }
+        _ => None,
+    };
+    let services = match node_flag {
+        Some(flag) => {
+            let tmp = write_temp(temp_path(cfg, "node"), &toml::to_string(cfg)?)?;
+            argv.push(flag.into());
+            argv.push(tmp.0.display().to_string());
+            temps.push(tmp);
+            None
+        }
+        None => {
+            // Free agent: the node runs here beside it.
+            let svc = NodeServices::start(cfg.clone()).await?;
+            println!(
+                "node: {} {}",
+                svc.node.local_addr,
+                svc.node.connector.address().as_str()
+            );
+            Some(svc)
+        }
+    };
+    macro_rules! run_cmd {
+        ($m:ident, $name:literal) => {{
             #[derive(clap::Parser)]
             struct Cli {
                 #[command(flatten)]
-                a: crate::cmd::record::Args,
+                a: crate::cmd::$m::Args,
             }
-            let a = <Cli as clap::Parser>::try_parse_from(&argv)
-                .map_err(|e| anyhow::anyhow!("[recorder] (flags of `tollcast record`): {e}"))?;
-            crate::cmd::record::run(a.a).await
-        }
-        Role::Transcoder | Role::Moderator => bail!(
-            "--role {0}: the {0} agent is not built into this tollcast yet (its `tollcast {1}` \
-             command is missing); run it separately when it lands",
-            role.as_str(),
-            if role == Role::Transcoder {
-                "transcode"
-            } else {
-                "moderate"
-            }
-        ),
+            let a = <Cli as clap::Parser>::try_parse_from(&argv).map_err(|e| {
+                anyhow::anyhow!("[{}] (see `tollcast {} --help`): {e}", role.as_str(), $name)
+            })?;
+            crate::cmd::$m::run(a.a).await
+        }};
+    }
+    let r = match role {
+        Role::Recorder => run_cmd!(record, "record"),
+        Role::Transcoder => run_cmd!(transcode, "transcode"),
+        Role::Moderator => run_cmd!(moderate, "moderate"),
         o => bail!("--role {} runs in process", o.as_str()),
     };
     drop(services);
+    drop(temps);
     r
 }
 
@@ -606,6 +661,17 @@ mod tests {
             argv.windows(2)
                 .any(|w| w == ["--store-dir", "tollcast-recorder-chunks"])
         );
+        let (_, s) = example("node-transcoder.toml");
+        assert!(s["transcoder"].get("nostr").is_some());
+        let (_, s) = example("node-moderator.toml");
+        let m: tollcast_agents::moderator::config::ModeratorConfig = {
+            let mut t = s["moderator"].as_table().unwrap().clone();
+            for k in flag_keys(Role::Moderator).unwrap() {
+                t.remove(*k);
+            }
+            toml::Value::Table(t).try_into().unwrap()
+        };
+        assert_eq!(m.rules.banned_words.len(), 1);
         // Plain node configs still load, with no role sections.
         let (_, s) = example("node-alice.toml");
         assert!(s.is_empty());
