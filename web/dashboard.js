@@ -94,7 +94,10 @@ function render(d) {
   (function walk(o, pre) {
     for (const [k, v] of Object.entries(o || {})) {
       if (v && typeof v === 'object' && !Array.isArray(v)) walk(v, pre + k + '.');
-      else flat.push([esc(pre + k), esc(Array.isArray(v) ? v.length + ' items' : v)]);
+      else {
+        const t = String(Array.isArray(v) ? v.length + ' items' : v);
+        flat.push([esc(pre + k), esc(t.length > 20 ? t.slice(0, 16) + '…' : t)]);
+      }
     }
   })(d.moderation, '');
   table($('moderation'), ['', ''], flat.length ? flat.slice(0, 14) : [['no moderator', '']]);

@@ -11,10 +11,11 @@ use std::path::PathBuf;
     long_about = "Start a whole tollcast network on this machine and open it in a browser.\n\n\
 Runs, as child processes of this one: a hub node (Interledger connector, Nostr relay, SPSP), the \
 creator's wallet node, a streamer (synthetic test pattern with the clock burned in, LL-HLS origin, \
-signed segment manifests, NIP-53 announcement), and two relays in a tree (relay-b pulls from \
-relay-a and pays it per second), each relay on its own ILP node. In this process: a funded \
-wallet for the browser page and --viewers simulated viewers, each paying its relay every second \
-over ILP STREAM and fetching every part.\n\n\
+signed segment manifests, NIP-53 announcement), a recorder (VOD, NIP-71), a moderator, two \
+relays in a tree (relay-b pulls from relay-a and pays it per second; both pay the creator a \
+revenue split), each relay on its own ILP node, and the viewer agent (`tollcast watch`) the page \
+talks to. In this process: --viewers simulated viewers, each with its own wallet node paying its \
+relay every second over ILP STREAM and fetching every part.\n\n\
 Prints one URL: the viewer page (player, latency, wallet ticking down, relay switch, chat, tips); \
 /dashboard shows earnings by role from the real ledgers. Ctrl-C (or --duration) stops everything \
 and prints a summary: parts delivered, payments, earnings by role, and whether the books balance \
