@@ -132,6 +132,13 @@ pub struct Args {
     /// Splits: file keeping the books (revenue, shares sent) across restarts.
     #[arg(long, default_value = "tollcast-relay-splits.redb")]
     splits_db: PathBuf,
+    /// Honour takedown votes (kind 1985) of this moderator (hex or npub); repeatable. When
+    /// `--takedown-threshold` of them vote takedown, every route answers 451 with the reason.
+    #[arg(long = "moderator")]
+    moderator: Vec<String>,
+    /// Takedown votes of trusted moderators needed to stop serving.
+    #[arg(long, default_value_t = 2)]
+    takedown_threshold: u32,
 }
 
 /// The stream's splits from its signed live event on any of `clients`.
@@ -328,6 +335,26 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         );
         splitter = Some(s);
     }
+    // Takedown decisions of trusted moderators (agents/src/relay/moderation.rs): 451 + notice.
+    let _takedown = if a.moderator.is_empty() {
+        None
+    } else {
+        let policy = tollcast_agents::relay::moderation::TakedownPolicy {
+            moderators: a.moderator.clone(),
+            threshold: a.takedown_threshold,
+            relays: a.nostr.clone(),
+        };
+        let notice_keys = a.secret_key.as_deref().and_then(|k| Keys::parse(k).ok());
+        let w = tollcast_agents::relay::moderation::TakedownWatch::start(
+            stream.clone(),
+            &policy,
+            notice_keys,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("--moderator: {e}"))?;
+        router = w.guard(router);
+        Some(w)
+    };
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             eprintln!("relay HTTP server stopped: {e}");
