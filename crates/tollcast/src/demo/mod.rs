@@ -4,13 +4,17 @@
 //! What runs (each agent is this same binary as a child process, or an in-process wallet):
 //! - hub: `tollcast node` — ILP connector every other party hangs under, the stream's Nostr
 //!   relay (/nostr) and SPSP; it lends each viewer wallet a credit line (the faucet);
-//! - creator: `tollcast node` — the creator's wallet node (SPSP receiver for tips);
+//! - creator: `tollcast node` — the creator's wallet node (SPSP receiver for tips and splits);
 //! - streamer: `tollcast origin --source synthetic` — test pattern with the clock burned in,
 //!   LL-HLS origin, signed segment manifests and the NIP-53 announcement on the hub's relay;
+//! - recorder: `tollcast record` — keeps every segment, publishes a NIP-71 VOD at the end;
+//! - moderator: `tollcast moderate` — watches the chat on the hub's relay;
 //! - relay-a (parent) and relay-b (edge, pulls from relay-a and pays it per second):
-//!   `tollcast relay` in credit mode, each with its own ILP node under the hub;
-//! - the page's viewer wallet and `--viewers N` simulated viewers (in process): each pays its
-//!   relay every second over STREAM and fetches every new part;
+//!   `tollcast relay` in credit mode, each with its own ILP node under the hub, paying the
+//!   creator a revenue split;
+//! - viewer: `tollcast watch` — the page's viewer agent (relay choice, payments, verification);
+//! - `--viewers N` simulated viewers (in process): each pays its relay every second over
+//!   STREAM and fetches every new part (plus a page wallet for `--page-via relay`);
 //! - this process: serves the viewer page and the dashboard, reads every ledger once a second.
 //!
 //! Submodules: [`child`] (processes), [`topology`] (node configs), [`viewers`] (simulated
