@@ -2,7 +2,8 @@
 //! live with OBS settings, key/value lines and a `ready:` JSON line printed; the LL-HLS origin
 //! serves a playable playlist; the kind-30311 announcement sits on the wallet node's relay
 //! with the tollcast tags and follows the viewers relays report; an RTMP push by ffmpeg
-//! (`-f flv`, as OBS does) with the right key goes live while a wrong key is refused; a bad
+//! (`-f flv`, as OBS does) with the right key goes live while a wrong key is refused; an SRT
+//! caller with the passphrase goes live; a fan's payment shows as earnings; a bad
 //! config exits 1 with a hint; the STREAM toolbox (`stream decode`) still answers.
 
 mod common;
@@ -327,6 +328,11 @@ async fn synthetic_stream_goes_live_with_obs_settings_ready_line_and_announcemen
 }
 
 fn push(url: &str, seconds: u32) -> std::process::Output {
+    push_as(url, seconds, "flv")
+}
+
+/// ffmpeg pushes a test pattern + tone to `url` in container `format` (flv for RTMP, as OBS).
+fn push_as(url: &str, seconds: u32, format: &str) -> std::process::Output {
     Command::new("ffmpeg")
         .args([
             "-hide_banner",
@@ -372,8 +378,8 @@ fn push(url: &str, seconds: u32) -> std::process::Output {
             "-ar",
             "48000",
             "-f",
-            "flv",
         ])
+        .arg(format)
         .arg(url)
         .output()
         .unwrap()
@@ -534,4 +540,38 @@ fn payments_to_the_announced_spsp_show_up_as_earnings() {
         .clone();
     assert_eq!(fan["balance"], -(N as i64), "{fan}");
     assert_eq!(fan["pending_incoming"], 0, "{fan}");
+}
+
+#[test]
+fn srt_caller_with_the_passphrase_goes_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = config(
+        dir.path(),
+        &format!(
+            "source = \"srt\"\nsrt_listen = \"127.0.0.1:{port}\"\nsrt_passphrase = \"srt-passphrase-123\""
+        ),
+    );
+    let (_child, text, ready, _out) = start(&toml, dir.path());
+    let url = ready["ingest_url"].as_str().unwrap().to_string();
+    assert_eq!(
+        url,
+        format!("srt://127.0.0.1:{port}?passphrase=srt-passphrase-123")
+    );
+    assert!(text.contains(&format!("Server:     {url}")), "{text}");
+    let addr = ready["http"].as_str().unwrap().to_string();
+    let push_url = format!("{url}&mode=caller&pbkeylen=16&connect_timeout=3000");
+    let pusher = std::thread::spawn(move || push_as(&push_url, 5, "mpegts"));
+    let media = wait_for_segment(&addr, 1, 40);
+    assert!(media.contains("#EXT-X-PART:"), "{media}");
+    let out = pusher.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
