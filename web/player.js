@@ -92,7 +92,7 @@ function render() {
   }
   if (rel && document.activeElement !== sel) sel.value = rel.pubkey;
   const price = st.chat_price;
-  $('chat-cost').textContent = price == null ? 'Chat is free to write here.' :
+  $('chat-cost').textContent = price == null ? 'Messages are paid to the chat relay per byte (pay-to-write), from your wallet; the amount shows after sending.' :
     'Each message costs ' + units(price, scale, code) + ', paid from your wallet when you send.';
   $('chat-send').textContent = price == null ? 'Send' : 'Send (' + units(price, scale, code) + ')';
   $('tip-units').textContent = code ? 'base units (' + units(Number($('tip-amount').value || 0), scale, code) + ')' : '';
@@ -254,7 +254,8 @@ $('chat-form').addEventListener('submit', async (e) => {
       $('chat-status').textContent = 'not sent: ' + (j.message || j.error || r.status);
     } else {
       input.value = '';
-      $('chat-status').textContent = 'sent' + (j.paid ? ' (paid ' + j.paid + ')' : '');
+      const w = (status && status.wallet) || {};
+      $('chat-status').textContent = 'sent' + (j.paid ? ' (paid ' + units(j.paid, w.asset_scale || 0, w.asset_code || '') + ')' : '');
     }
   } finally {
     $('chat-send').disabled = false;

@@ -39,7 +39,6 @@ use anyhow::{Context, bail};
 use nostr::prelude::{Keys, ToBech32};
 use serde::Serialize;
 use tollcast_events::StreamAddress;
-use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
 
 use books::{Books, LedgerSource};
 use child::{Agent, Spec, write_file};
@@ -198,7 +197,8 @@ pub struct Demo {
     /// Wallets of relays paying their parent relay (not viewers).
     pub payers: Vec<SimViewer>,
     pub ledgers: Vec<LedgerSource>,
-    pub nostr: RelayClient,
+    /// The hub relay's pay-to-write ILP address (chat is paid per byte there).
+    pub nostr_ilp: String,
     pub series: Mutex<VecDeque<Point>>,
     pub books: Mutex<Option<Books>>,
     pub counters: Mutex<HashMap<String, RelayCounters>>,
@@ -461,17 +461,17 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         vec![],
     )
     .await?;
-    let (hub_port, nostr_url) = {
+    let (hub_port, nostr_url, nostr_ilp) = {
         let out = agents[hub].out.lock().unwrap_or_else(|e| e.into_inner());
         let port = port_of(
             &out.line("LISTENING ")
                 .context("hub printed no LISTENING line")?,
         )?;
-        let nostr = out
-            .line("NOSTR ")
-            .and_then(|l| l.split_whitespace().next().map(str::to_string))
-            .context("hub hosts no Nostr relay")?;
-        (port, nostr)
+        let line = out.line("NOSTR ").context("hub hosts no Nostr relay")?;
+        let mut f = line.split_whitespace();
+        let nostr = f.next().context("hub's NOSTR line has no URL")?.to_string();
+        let ilp = f.next().unwrap_or_default().to_string();
+        (port, nostr, ilp)
     };
     let hub_url = format!("http://127.0.0.1:{hub_port}");
 
@@ -902,8 +902,6 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         url: None,
     });
 
-    let nostr = RelayClient::connect(&nostr_url, ClientOptions::default())
-        .map_err(|e| anyhow::anyhow!("demo Nostr client: {e}"))?;
     if let Some(m) = &moderator {
         infos.push(AgentInfo {
             name: s("moderator"),
@@ -951,7 +949,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         viewers: sim,
         payers: vec![upstream_payer],
         ledgers,
-        nostr,
+        nostr_ilp,
         series: Mutex::new(VecDeque::new()),
         books: Mutex::new(None),
         counters: Mutex::new(HashMap::new()),

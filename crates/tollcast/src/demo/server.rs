@@ -18,7 +18,6 @@ use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollcast_events::chat::ChatMessage;
 use tollcast_net::connector::AccountId;
 use tollcast_net::stream::{SenderConfig, StreamSender, spsp_http};
 
@@ -295,29 +294,34 @@ async fn chat(State(d): S, req: Request) -> Response {
             "stream address is invalid",
         );
     };
-    let mut msg = ChatMessage::new(stream, content);
-    msg.relay = Some(d.stream.nostr_url.clone());
-    let ev = match msg.sign(&d.page_keys, None) {
-        Ok(ev) => ev,
-        Err(e) => {
-            return err(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "sign_failed",
-                e.to_string(),
-            );
-        }
+    let Ok(relay_ilp) = tollcast_wire::address::Address::new(&d.nostr_ilp) else {
+        return err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no_relay",
+            "the chat relay has no pay-to-write address",
+        );
     };
-    match d.nostr.publish(&ev, Duration::from_secs(5)).await {
-        Ok(ack) if ack.accepted => Json(json!({"id": ev.id.to_hex(), "paid": 0})).into_response(),
-        Ok(ack) => err(
-            StatusCode::BAD_GATEWAY,
-            "refused",
-            format!("the chat relay refused it: {}", ack.message),
+    // Pay-to-write from the page's wallet: the hub's relay sells chat writes per byte.
+    let client = tollcast_agents::chat::ChatClient::new(
+        d.page_keys.clone(),
+        d.page.node.connector.sender(AccountId::local()),
+        relay_ilp,
+        stream,
+    )
+    .with_relay_hint(d.stream.nostr_url.clone());
+    match tokio::time::timeout(Duration::from_secs(20), client.send(content)).await {
+        Ok(Ok(sent)) => {
+            Json(json!({"id": sent.event.id.to_hex(), "paid": sent.paid})).into_response()
+        }
+        Ok(Err(e)) => err(
+            StatusCode::PAYMENT_REQUIRED,
+            "not_sent",
+            format!("the chat relay did not take it: {e}"),
         ),
-        Err(e) => err(
-            StatusCode::BAD_GATEWAY,
-            "relay_failed",
-            format!("the chat relay did not answer: {e}"),
+        Err(_) => err(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "the chat relay did not answer within 20 s",
         ),
     }
 }
