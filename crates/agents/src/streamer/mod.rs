@@ -106,10 +106,14 @@ pub struct StreamerStatus {
     pub latency_ms: Option<i64>,
     /// Segments produced so far.
     pub segments: u64,
+    /// The transcoder (hex) holding the NIP-90 ladder job, if one is placed.
+    pub transcoder: Option<String>,
 }
 
 #[derive(Default)]
 struct Counters {
+    /// The transcoder holding the NIP-90 job.
+    transcoder: Arc<std::sync::Mutex<Option<PublicKey>>>,
     live: AtomicBool,
     segments: AtomicU64,
     latency_ms: AtomicI64,
@@ -459,8 +463,9 @@ impl Streamer {
         .map_err(|e| StreamerError::Config(format!("[transcode]: {e}")))?;
         let hook = self.transcode.clone();
         let slot = self.job.clone();
+        let holder = self.counters.transcoder.clone();
         self.tasks.push(tokio::spawn(async move {
-            match transcode::place_job(client, &hook).await {
+            match transcode::place_job(client, &hook, holder).await {
                 Ok(job) => *slot.lock().await = Some(job),
                 Err(e) => eprintln!("transcoding: no job placed: {e}"),
             }
@@ -688,6 +693,11 @@ fn status_of(c: &Counters, a: &Audience, w: Option<&Wallet>) -> StreamerStatus {
         asset_scale,
         latency_ms: (segs > 0).then(|| c.latency_ms.load(Ordering::Relaxed)),
         segments: segs,
+        transcoder: c
+            .transcoder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|k| k.to_hex()),
     }
 }
 

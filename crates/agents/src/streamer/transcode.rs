@@ -156,16 +156,20 @@ pub type CurrentJob = Arc<tokio::sync::Mutex<Option<crate::transcoder::job_clien
 /// Place the job with the transcoder job client (request, offers, cheapest acceptable one)
 /// and install the hook's replacer: a replace request for the current transcoder cancels its
 /// job, excludes it and places the job again.
+/// `holder` always names the transcoder holding the job (for status displays).
 pub async fn place_job(
     client: crate::transcoder::job_client::JobClient,
     hook: &TranscodeHook,
+    holder: Arc<Mutex<Option<PublicKey>>>,
 ) -> Result<CurrentJob, String> {
     let job = client.start().await.map_err(|e| e.to_string())?;
     tracing::info!("transcoding job placed with {}", job.transcoder.to_hex());
+    *holder.lock().unwrap_or_else(|e| e.into_inner()) = Some(job.transcoder);
     let current: CurrentJob = Arc::new(tokio::sync::Mutex::new(Some(job)));
     let cur = current.clone();
     hook.set_replacer(move |req: ReplaceRequest| {
         let cur = cur.clone();
+        let holder = holder.clone();
         Box::pin(async move {
             let mut slot = cur.lock().await;
             match slot.take() {
@@ -173,10 +177,15 @@ pub async fn place_job(
                     match job.replace(&req.reason).await {
                         Ok(new) => {
                             let who = new.transcoder.to_hex();
+                            *holder.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(new.transcoder);
                             *slot = Some(new);
                             Ok(format!("job moved to transcoder {who}"))
                         }
-                        Err(e) => Err(format!("no other transcoder took the job: {e}")),
+                        Err(e) => {
+                            *holder.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                            Err(format!("no other transcoder took the job: {e}"))
+                        }
                     }
                 }
                 Some(job) => {

@@ -402,8 +402,13 @@ fn print_out(s: &str) {
 }
 
 fn status_line(s: &StreamerStatus) -> String {
+    let tx = s
+        .transcoder
+        .as_deref()
+        .map(|t| format!(" transcoder={}", &t[..16.min(t.len())]))
+        .unwrap_or_default();
     format!(
-        "status: {} viewers={} relays={} earnings={} {}/{} latency_ms={} segments={}\n",
+        "status: {} viewers={} relays={} earnings={} {}/{} latency_ms={} segments={}{tx}\n",
         if s.live {
             "live"
         } else {
