@@ -91,14 +91,24 @@ async fn keyword_rule_mutes_a_spammer_and_the_gate_honours_it() {
     };
     assert_eq!(list.pubkeys, vec![spammer.public_key()]);
     assert_eq!(list.words, vec!["buy followers".to_string()]);
-    let sets = fetch(
-        &c.relay_url,
-        Filter::new()
-            .kind(Kind::from(KIND_FOLLOW_SET))
-            .author(mod_keys.public_key()),
-    )
-    .await;
-    let set = MuteList::from_event(&sets[0]).unwrap();
+    // The per-stream block set follows right after the mute list.
+    let set = loop {
+        let sets = fetch(
+            &c.relay_url,
+            Filter::new()
+                .kind(Kind::from(KIND_FOLLOW_SET))
+                .author(mod_keys.public_key()),
+        )
+        .await;
+        if let Some(ev) = sets.first() {
+            break MuteList::from_event(ev).unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no block set within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(set.stream.as_ref(), Some(&settings.stream));
     assert_eq!(set.pubkeys, vec![spammer.public_key()]);
 
