@@ -30,7 +30,7 @@ use crate::ingest::ffmpeg::ffmpeg_bin;
 use crate::live::{LiveEvent, ManifestSigner, now_ms};
 use crate::manifest::{ManifestPart, SegmentManifest};
 use crate::origin::Origin;
-use crate::store::{ChunkStore, sha256_hex};
+use crate::store::ChunkStore;
 
 /// One rung of the ladder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -866,8 +866,7 @@ impl RungOutput {
                     whole.extend_from_slice(b);
                 }
                 let size = whole.len();
-                let seg_hash = sha256_hex(&whole);
-                put(&self.store, whole.freeze(), true).await?;
+                let seg_hash = put(&self.store, whole.freeze(), true).await?;
                 let s = self.store.clone();
                 let ih = init_hash.to_string();
                 let _ = tokio::task::spawn_blocking(move || s.touch(&ih)).await;
@@ -937,6 +936,7 @@ impl RungOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sha256_hex;
     use crate::playlist::PlaylistConfig;
     use tollcast_events::nostr::prelude::Keys;
     use tollcast_events::{Role, StreamAddress};
