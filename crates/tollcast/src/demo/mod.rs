@@ -874,7 +874,9 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         AgentInfo {
             name: s("creator"),
             role: s("creator wallet"),
-            what: s("the creator's node: receives tips over STREAM (SPSP)"),
+            what: s(
+                "the creator's node: receives the relays' revenue splits and viewers' tips over STREAM (SPSP)",
+            ),
             url: Some(creator_url.clone()),
         },
     ];
