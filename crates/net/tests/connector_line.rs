@@ -206,6 +206,44 @@ async fn credit_limit_exhaustion_gives_t04() {
     assert_conserved(&l);
 }
 
+/// A sender that stops waiting (a cancelled STREAM payment) must not strand its packet: the
+/// connector carries it on, so a fulfilled packet is booked on every ledger and a hanging one
+/// rolls back at expiry — nothing stays pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_send_still_completes_its_packet() {
+    let l = line("", "").await;
+    let pay = send(
+        &l.a,
+        prepare("g.tollcast.c.recv.x", 1_000, Duration::from_secs(10)),
+    );
+    // Dropped before the FULFILL can come back over two BTP hops.
+    assert!(
+        tokio::time::timeout(Duration::from_micros(50), pay)
+            .await
+            .is_err()
+    );
+    let mut hang = prepare("g.tollcast.c.recv.x", 7, Duration::from_millis(2600));
+    hang.data = bytes::Bytes::from_static(b"hang");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), send(&l.a, hang))
+            .await
+            .is_err()
+    );
+    eventually("the cancelled packets to finish", || {
+        balance(&l.a, "b").1 == 0
+            && balance(&l.a, "b").2 == 0
+            && balance(&l.b, "a").1 == 0
+            && balance(&l.b, "c").2 == 0
+    })
+    .await;
+    assert_eq!(
+        l.received_c.lock().unwrap().len(),
+        1,
+        "the cancelled payment arrived once"
+    );
+    assert_conserved(&l);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settlement_at_threshold() {
     // A settles with B once it owes more than 1.500000 USD, down to 0.

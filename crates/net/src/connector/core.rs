@@ -231,8 +231,21 @@ impl Connector {
         Reject::new(code, Some(self.address.clone()), message)
     }
 
-    /// The whole pipeline for one PREPARE.
+    /// The whole pipeline for one PREPARE. It runs as its own task: a caller that stops
+    /// waiting (a cancelled payment, a dropped future) must not leave a reservation booked and
+    /// never settled, so the packet is always carried to its fulfill, reject or expiry.
     pub async fn process(self: &Arc<Self>, req: IncomingRequest) -> IlpReply {
+        let me = self.clone();
+        match tokio::spawn(async move { me.process_counted(req).await }).await {
+            Ok(reply) => reply,
+            Err(e) => Err(self.reject(
+                ErrorCode::T00_INTERNAL_ERROR,
+                format!("packet task failed: {e}"),
+            )),
+        }
+    }
+
+    async fn process_counted(self: &Arc<Self>, req: IncomingRequest) -> IlpReply {
         let from = req.from.clone();
         let amount = req.prepare.amount;
         let result = self.process_inner(req).await;
