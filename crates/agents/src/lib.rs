@@ -10,6 +10,6 @@ pub mod recorder;
 pub mod relay;
 pub mod streamer;
 pub mod tips;
+pub mod transcoder;
 pub mod verifier;
 pub mod viewer;
-pub mod transcoder;

@@ -151,13 +151,17 @@ impl VideoEvent {
     /// The unsigned kind-34235 event.
     pub fn to_builder(&self) -> Result<EventBuilder, BuildError> {
         if self.identifier.is_empty() {
-            return Err(BuildError::Invalid("a video event needs a `d` identifier".into()));
+            return Err(BuildError::Invalid(
+                "a video event needs a `d` identifier".into(),
+            ));
         }
         if self.title.is_empty() {
             return Err(BuildError::Invalid("NIP-71 requires a title".into()));
         }
         if self.variants.is_empty() {
-            return Err(BuildError::Invalid("a video event needs an imeta variant".into()));
+            return Err(BuildError::Invalid(
+                "a video event needs an imeta variant".into(),
+            ));
         }
         let mut b = EventBuilder::new(Kind::from(KIND_VIDEO_ADDRESSABLE), self.summary.clone())
             .tag(tag(&["d", &self.identifier]))

@@ -936,8 +936,8 @@ impl RungOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sha256_hex;
     use crate::playlist::PlaylistConfig;
+    use crate::store::sha256_hex;
     use tollcast_events::nostr::prelude::Keys;
     use tollcast_events::{Role, StreamAddress};
 

@@ -1,8 +1,8 @@
 //! One module per top-level subcommand; each exposes `Args` (clap) and `run`.
 
 pub mod balance;
-pub mod chat;
 pub mod bench;
+pub mod chat;
 pub mod demo;
 pub mod discover;
 pub mod econ;
@@ -19,5 +19,5 @@ pub mod relay;
 pub mod stream;
 pub mod tip;
 pub mod toon;
-pub mod watch;
 pub mod transcode;
+pub mod watch;
