@@ -187,3 +187,114 @@ async fn native_fetch_pays_per_packet_and_unpaid_gets_nothing() {
     ));
     assert_eq!(receiver.total_received(), want_paid as u128);
 }
+
+/// Regression (bench: one part per viewer refused "unpaid" per run): with a per-part price and
+/// a chunk just over one packet, the first slice's rounded-up share is the whole part price and
+/// the tail slice costs 0, which the server used to refuse as "unpaid". Here the viewer also
+/// pays through a fee-taking connector (1.5 %, rounded up), so what arrives is less than what
+/// was sent and rounding can leave a packet one unit short. A correctly paying viewer is never
+/// refused: every chunk arrives, and the relay receives at least each chunk's price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounding_edges_through_a_fee_taking_connector_are_never_refused() {
+    let keys = tollcast_events::nostr::prelude::Keys::generate();
+    let book = std::sync::Arc::new(tollcast_agents::relay::manifests::ManifestBook::new(
+        tollcast_events::StreamAddress::new(keys.public_key(), "edge"),
+        [],
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let store = tollcast_media::store::ChunkStore::open(dir.path(), 64 * 1024 * 1024).unwrap();
+    // Chunks the relay already holds verified (its cache); sizes hit the slice boundary.
+    let m = MAX_SLICE as u64;
+    let sizes = [
+        m + 1,
+        m + 100,
+        m + 1_000,
+        2 * m + 7,
+        m - 1,
+        m,
+        3 * m + 2,
+        12_345,
+    ];
+    let mut chunks = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let bytes: Vec<u8> = (0..*size)
+            .map(|j| (j as u8) ^ (i as u8).wrapping_mul(37))
+            .collect();
+        let bytes = bytes::Bytes::from(bytes);
+        let hash = store.put(bytes.clone()).unwrap();
+        chunks.push((hash, *size, bytes));
+    }
+    // No upstream: everything is served from the cache.
+    let relay = tollcast_agents::relay::Relay::new(
+        tollcast_agents::relay::RelayConfig::new("http://127.0.0.1:9"),
+        store,
+        book,
+        None,
+    )
+    .unwrap();
+    // Viewer node A -> connector C (takes 1.5 %, rounded up, on what A sends) -> relay node B.
+    let (b, _bd) = ilp_node("b", "test.b", RELAY_NODE).await;
+    let receiver = StreamReceiver::attach(&b.connector, "relay", "USD", 9, None).unwrap();
+    let connector = format!(
+        "{RELAY_NODE}[accounts.fee]\nbasis_points = 150\n{}",
+        viewer_node_toml(&b.btp_url())
+    );
+    let (c, _cd) = ilp_node("c", "test.c", &connector).await;
+    assert!(
+        c.connector
+            .wait_connected(&AccountId::new("b"), Duration::from_secs(10))
+            .await
+    );
+    let (a, _ad) = ilp_node("a", "test.a", &viewer_node_toml(&c.btp_url())).await;
+    assert!(
+        a.connector
+            .wait_connected(&AccountId::new("b"), Duration::from_secs(10))
+            .await
+    );
+    for pricing in [
+        // The bench's pricing: 20 per 200 ms part, nothing per byte.
+        NativePricing {
+            price_per_gb: 0,
+            price_per_part: 20,
+        },
+        NativePricing {
+            price_per_gb: 1_234_567_891,
+            price_per_part: 3,
+        },
+    ] {
+        let server = NativeServer::new(relay.clone(), pricing);
+        receiver.set_responder(Some(server.clone()));
+        let before = receiver.total_received();
+        let mut v = fetcher(&a, &receiver, "viewer", pricing).await;
+        let mut want = 0u128;
+        for (hash, size, bytes) in &chunks {
+            let got = v
+                .fetch(hash, Some(*size))
+                .await
+                .unwrap_or_else(|e| panic!("chunk of {size} bytes at {pricing:?}: {e}"));
+            assert_eq!(&got, bytes);
+            want += pricing.chunk_price(*size) as u128;
+        }
+        let received = receiver.total_received() - before;
+        assert!(
+            received >= want,
+            "relay got {received}, prices add up to {want}"
+        );
+        println!(
+            "fee path at {pricing:?}: prices {want}, relay received {received}, viewer sent {}, packets topped up {}",
+            v.stats().paid,
+            server.stats().refused.load(Ordering::Relaxed)
+        );
+    }
+    assert_eq!(
+        ledger_balance(&b, "a"),
+        -(receiver.total_received() as i128)
+    );
+    assert!(
+        ledger_balance(&a, "b") > receiver.total_received() as i128,
+        "the connector took its fee"
+    );
+    for n in [&a, &b, &c] {
+        n.connector.ledger().audit().unwrap();
+    }
+}

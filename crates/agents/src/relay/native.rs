@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use tollcast_media::store::sha256_hex;
 use tollcast_net::connector::IlpService;
 use tollcast_net::stream::{
-    MAX_RESPONSE_BYTES, Responder, ResponderReply, ResponderRequest, SenderConfig, StreamSendError,
-    StreamSender,
+    MAX_RESPONSE_BYTES, Rate, Responder, ResponderReply, ResponderRequest, SenderConfig,
+    StreamSendError, StreamSender,
 };
 
 use super::Relay;
@@ -217,10 +217,10 @@ impl NativeServer {
             return Err(format!("ILP-native requests go on stream {REQUEST_STREAM}"));
         };
         let r = PartRequest::decode(&data).map_err(|e| e.to_string())?;
-        // Unpaid byte requests are refused before any upstream work.
-        if r.max_len > 0 && req.amount == 0 && !pricing.is_free() {
-            return Err("unpaid: ILP-native delivery is paid per packet".into());
-        }
+        // No "amount == 0 means unpaid" shortcut here: with cumulative pricing a slice may
+        // legitimately cost 0 (e.g. the tail of a chunk just over one packet, once the first
+        // slice's rounded-up share reached the whole part price). Only the slice's own price
+        // decides, and it needs the chunk's size.
         let hash = r.hash_hex();
         let chunk = relay.chunk(&hash).await.map_err(|e| e.to_string())?;
         let size = chunk.len() as u64;
@@ -235,8 +235,15 @@ impl NativeServer {
         let end = r.offset + n;
         let price = pricing.price(r.offset, end, size);
         if req.amount < price {
+            // Fixed form, parsed by the fetcher ([`parse_shortfall`]) to top up what the path
+            // (fees, rate rounding) took.
+            let what = if req.amount == 0 {
+                "unpaid"
+            } else {
+                "underpaid"
+            };
             return Err(format!(
-                "underpaid: need {price} for bytes {}..{end} of {size}, got {}",
+                "{what}: need {price} for bytes {}..{end} of {size}, got {}",
                 r.offset, req.amount
             ));
         }
@@ -271,6 +278,24 @@ impl Responder for NativeServer {
     }
 }
 
+/// How often a fetcher tops up one packet the path delivered short of its price.
+const TOP_UP_ATTEMPTS: u32 = 4;
+
+/// `(need, got)` from a server refusal `"unpaid: need N ..., got M"` /
+/// `"underpaid: need N ..., got M"`.
+fn parse_shortfall(m: &str) -> Option<(u64, u64)> {
+    if !(m.starts_with("unpaid: need ") || m.starts_with("underpaid: need ")) {
+        return None;
+    }
+    let num = |s: &str| -> Option<u64> {
+        let d: String = s.chars().take_while(char::is_ascii_digit).collect();
+        d.parse().ok()
+    };
+    let need = num(m.split_once("need ")?.1)?;
+    let got = num(m.rsplit_once(", got ")?.1)?;
+    Some((need, got))
+}
+
 /// What a [`NativeFetcher`] moved so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FetchStats {
@@ -290,6 +315,10 @@ pub struct NativeFetcher {
     sender: StreamSender,
     pricing: NativePricing,
     stats: FetchStats,
+    /// The most precise rate sample seen (largest source amount): the sender keeps only the
+    /// last one, and a 4-unit packet that delivered 3 would price a 40,000-unit slice 33 %
+    /// too high.
+    rate: Option<Rate>,
 }
 
 impl std::fmt::Debug for NativeFetcher {
@@ -311,10 +340,12 @@ impl NativeFetcher {
         pricing: NativePricing,
     ) -> Result<Self, NativeError> {
         let sender = StreamSender::connect(service, config).await?;
+        let rate = sender.rate();
         Ok(Self {
             sender,
             pricing,
             stats: FetchStats::default(),
+            rate,
         })
     }
 
@@ -332,7 +363,7 @@ impl NativeFetcher {
         if price == 0 {
             return 0;
         }
-        match self.sender.rate() {
+        match self.rate {
             Some(r) if r.delivered > 0 && r.sent != r.delivered => (price as u128 * r.sent as u128)
                 .div_ceil(r.delivered as u128)
                 .min(u64::MAX as u128)
@@ -342,11 +373,45 @@ impl NativeFetcher {
     }
 
     async fn ask(&mut self, r: PartRequest, price: u64) -> Result<(u64, Bytes), NativeError> {
-        let amount = self.source_amount(price);
-        let answer = self
-            .sender
-            .request(REQUEST_STREAM, &r.encode(), amount)
-            .await?;
+        let mut amount = self.source_amount(price);
+        let mut attempt = 0;
+        let answer = loop {
+            match self
+                .sender
+                .request(REQUEST_STREAM, &r.encode(), amount)
+                .await
+            {
+                Ok(a) => {
+                    if let Some(r) = self.sender.rate()
+                        && self.rate.is_none_or(|b| r.sent >= b.sent)
+                    {
+                        self.rate = Some(r);
+                    }
+                    break a;
+                }
+                Err(StreamSendError::Refused(m)) if attempt < TOP_UP_ATTEMPTS => {
+                    // The relay wants what we meant to deliver, but the path (fees rounded up,
+                    // rates rounded down, a stale rate sample) delivered less: a refused packet
+                    // moves no money, so send again with more source units. A relay asking
+                    // more than its advertised price gets nothing more.
+                    match parse_shortfall(&m) {
+                        Some((need, got)) if need <= price && got < need => {
+                            attempt += 1;
+                            let add = if got == 0 {
+                                amount
+                            } else {
+                                ((need - got) as u128 * amount as u128)
+                                    .div_ceil(got as u128)
+                                    .min(u64::MAX as u128) as u64
+                            };
+                            amount = amount.saturating_add(add.max(1));
+                        }
+                        _ => return Err(StreamSendError::Refused(m).into()),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         if answer.len() < ANSWER_HEADER {
             return Err(NativeError::BadAnswer(format!(
                 "{} bytes, less than the {ANSWER_HEADER}-byte header",
@@ -436,6 +501,33 @@ mod tests {
             PartRequest::new(&"AB".repeat(32), 0, 0).is_err(),
             "lowercase only"
         );
+    }
+
+    #[test]
+    fn shortfall_messages_parse() {
+        assert_eq!(
+            parse_shortfall("underpaid: need 20 for bytes 0..100 of 200, got 19"),
+            Some((20, 19))
+        );
+        assert_eq!(
+            parse_shortfall("unpaid: need 3 for bytes 0..1 of 2, got 0"),
+            Some((3, 0))
+        );
+        assert_eq!(parse_shortfall("unknown chunk"), None);
+        assert_eq!(parse_shortfall("underpaid: need x, got 1"), None);
+    }
+
+    #[test]
+    fn a_tail_slice_can_cost_nothing() {
+        // Why the server may not treat "amount 0" as unpaid: 20 per part, a chunk just over
+        // one packet; the first slice's rounded-up share is the whole part price.
+        let p = NativePricing {
+            price_per_gb: 0,
+            price_per_part: 20,
+        };
+        let size = MAX_SLICE as u64 + 100;
+        assert_eq!(p.price(0, MAX_SLICE as u64, size), 20);
+        assert_eq!(p.price(MAX_SLICE as u64, size, size), 0);
     }
 
     #[test]
