@@ -161,6 +161,11 @@ async fn metrics(State(relay): State<Relay>) -> Response {
         ),
         ("cache_hits", "chunks served from the cache", &m.cache_hits),
         (
+            "hot_hits",
+            "cache hits answered from memory (hot cache)",
+            &m.hot_hits,
+        ),
+        (
             "refused_chunks",
             "chunks refused (bad hash, size or unsigned)",
             &m.refused_chunks,

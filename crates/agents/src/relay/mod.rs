@@ -1,7 +1,7 @@
 //! The relay agent (CDN edge): pulls a stream's chunks from its upstream (the origin or a
 //! parent relay, so relays form a fan-out tree of any depth), verifies each one against the
-//! signed segment manifests of the stream, caches it by hash (memory + disk, bounded: the
-//! media crate's [`ChunkStore`]) and serves viewers the same LL-HLS routes as the origin.
+//! signed segment manifests of the stream, caches it by hash (a size-bounded in-memory LRU,
+//! [`hot::HotCache`], in front of the media crate's disk-backed [`ChunkStore`]) and serves viewers the same LL-HLS routes as the origin.
 //!
 //! The relay never parses video: chunks are hashed blobs, manifests say which blobs belong to
 //! the stream. Playlists are passed through from upstream (blocking reloads included); every
@@ -17,6 +17,7 @@
 
 pub mod billing;
 pub mod billing_store;
+pub mod hot;
 pub mod http;
 pub mod manifests;
 pub mod moderation;
@@ -34,6 +35,7 @@ use bytes::Bytes;
 use tollcast_media::store::{ChunkStore, is_valid_hash, sha256_hex};
 
 use billing::Billing;
+use hot::HotCache;
 use manifests::ManifestBook;
 use upstream::{Coalescer, Upstream, UpstreamResponse};
 
@@ -76,6 +78,10 @@ pub struct RelayConfig {
     /// ILP-native only: chunks are not served over HTTP (402 with a pointer to ILP-native
     /// delivery); playlists still are. See [`native`].
     pub ilp_only_chunks: bool,
+    /// Bound of the in-memory hot cache of verified chunks, in bytes (0: every hit reads the
+    /// store). Live-edge parts are asked for by every viewer at once: served from here they
+    /// cost no blocking-thread hop and no disk read.
+    pub hot_cache_bytes: u64,
 }
 
 impl RelayConfig {
@@ -86,6 +92,7 @@ impl RelayConfig {
             manifest_wait: Duration::from_secs(8),
             upstream_viewer: None,
             ilp_only_chunks: false,
+            hot_cache_bytes: hot::DEFAULT_HOT_CACHE_BYTES,
         }
     }
 }
@@ -96,6 +103,8 @@ pub struct RelayMetrics {
     pub upstream_chunk_fetches: AtomicU64,
     pub upstream_playlist_fetches: AtomicU64,
     pub cache_hits: AtomicU64,
+    /// Of `cache_hits`, those answered from the in-memory hot cache.
+    pub hot_hits: AtomicU64,
     pub refused_chunks: AtomicU64,
     pub bytes_served: AtomicU64,
     pub payment_required: AtomicU64,
@@ -105,6 +114,7 @@ struct Inner {
     cfg: RelayConfig,
     upstream: Upstream,
     store: ChunkStore,
+    hot: HotCache,
     book: Arc<ManifestBook>,
     billing: Option<Arc<Billing>>,
     chunks: Coalescer<Result<Bytes, RelayError>>,
@@ -131,10 +141,12 @@ impl Relay {
         if let Some(v) = &cfg.upstream_viewer {
             upstream = upstream.with_bearer(v.clone());
         }
+        let hot = HotCache::new(cfg.hot_cache_bytes);
         Ok(Self {
             inner: Arc::new(Inner {
                 cfg,
                 upstream,
+                hot,
                 store,
                 book,
                 billing,
@@ -165,11 +177,22 @@ impl Relay {
         &self.inner.store
     }
 
+    /// The in-memory hot cache in front of [`Self::store`].
+    pub fn hot_cache(&self) -> &HotCache {
+        &self.inner.hot
+    }
+
     /// The verified bytes of chunk `hash`: from the cache, or fetched once from upstream
     /// (whatever the number of concurrent callers), checked and cached.
     pub async fn chunk(&self, hash: &str) -> Result<Bytes, RelayError> {
         if !is_valid_hash(hash) {
             return Err(RelayError::BadName);
+        }
+        if let Some(b) = self.inner.hot.get(hash) {
+            let m = &self.inner.metrics;
+            m.cache_hits.fetch_add(1, Ordering::Relaxed);
+            m.hot_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(b);
         }
         if let Some(b) = self.cached(hash).await? {
             self.inner
@@ -251,16 +274,26 @@ impl Relay {
             .await
             .map_err(|e| RelayError::Cache(e.to_string()))?
             .map_err(|e| RelayError::Cache(e.to_string()))?;
+        self.inner.hot.insert(name, bytes.clone());
         Ok(bytes)
     }
 
+    /// From the hot cache, else from the store (which only holds verified chunks; what it
+    /// returns is promoted to the hot cache).
     async fn cached(&self, hash: &str) -> Result<Option<Bytes>, RelayError> {
+        if let Some(b) = self.inner.hot.get(hash) {
+            return Ok(Some(b));
+        }
         let store = self.inner.store.clone();
         let h = hash.to_string();
-        tokio::task::spawn_blocking(move || store.get(&h))
+        let got = tokio::task::spawn_blocking(move || store.get(&h))
             .await
             .map_err(|e| RelayError::Cache(e.to_string()))?
-            .map_err(|e| RelayError::Cache(e.to_string()))
+            .map_err(|e| RelayError::Cache(e.to_string()))?;
+        if let Some(b) = &got {
+            self.inner.hot.insert(hash, b.clone());
+        }
+        Ok(got)
     }
 
     /// The part at a preload-hint position (`/live/{rendition}/hint/{file}`): upstream resolves
