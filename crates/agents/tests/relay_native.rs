@@ -286,6 +286,10 @@ async fn rounding_edges_through_a_fee_taking_connector_are_never_refused() {
             server.stats().refused.load(Ordering::Relaxed)
         );
     }
+    // Read once from the store, every later slice from the relay's in-memory hot cache.
+    assert_eq!(relay.hot_cache().len(), chunks.len());
+    let m = relay.metrics();
+    assert!(m.hot_hits.load(Ordering::Relaxed) > chunks.len() as u64);
     assert_eq!(
         ledger_balance(&b, "a"),
         -(receiver.total_received() as i128)
