@@ -228,8 +228,13 @@ impl Origin {
         if known_init.as_deref() != Some(init_uri.as_str()) {
             self.set_init(&m.rendition, &m.init, codecs, resolution, 0, m.msn);
         }
+        // The manifest's capture time dates the parts (EXT-X-PROGRAM-DATE-TIME), so players
+        // of a mirrored rendition can measure latency as on the origin; 0 means unknown.
+        let mut at = m.capture_ms;
         for p in &m.parts {
-            self.push_part(&m.rendition, &p.hash, p.duration, p.independent, None);
+            let capture = (m.capture_ms > 0).then_some(at);
+            self.push_part(&m.rendition, &p.hash, p.duration, p.independent, capture);
+            at += (p.duration * 1000.0).round() as i64;
         }
         self.end_segment(&m.rendition, &m.segment, m.duration);
         if m.duration > 0.0 {

@@ -1,6 +1,8 @@
 //! `tollcast demo --duration 30 --viewers 10`: the whole network comes up as child processes,
 //! simulated viewers pay their relays and fetch parts, and the run ends with a summary whose
-//! books balance (every ledger read and summed), exit code 0. Also: bad input exits 1.
+//! books balance (every ledger read and summed, the transcoder's included), the transcoder is
+//! paid for the streamer's NIP-90 ladder job and relay-a pulls its job origin, exit code 0.
+//! Also: bad input exits 1.
 
 mod common;
 
@@ -66,6 +68,34 @@ fn demo_runs_and_the_books_balance() {
         .find(|l| l.trim_start().starts_with("creator "))
         .expect("creator earnings line");
     assert!(!creator_line.contains(" 0.000000 USD  "), "{creator_line}");
+    // The transcoder answered the streamer's paid NIP-90 job: it earned money and relay-a
+    // pulls its job origin (source mirrored + ladder), trusting its key.
+    // (The agent list also has a line starting with "transcoder": take the one with an amount.)
+    let earned: f64 = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("transcoder ") && l.contains(" USD "))
+        .find_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .expect("transcoder earnings line");
+    assert!(earned > 0.0, "transcoder earned {earned}\n{stdout}");
+    let job = &ready["transcoder"];
+    assert!(
+        job["pubkey"].as_str().is_some_and(|k| k.len() == 64),
+        "{ready}"
+    );
+    let rungs: Vec<&str> = job["renditions"]
+        .as_array()
+        .expect("the job's renditions")
+        .iter()
+        .filter_map(|r| r.as_str())
+        .collect();
+    assert!(rungs.contains(&"source") && rungs.len() >= 3, "{rungs:?}");
+    let relay_a = &ready["relays"][0];
+    assert_eq!(relay_a["upstream"], job["origin"], "{ready}");
+    assert!(
+        stdout.contains("transcoding: ")
+            && stdout.contains("pulls from the transcoder's job origin"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("recording: "),
         "the recorder's VOD line: {stdout}"

@@ -7,6 +7,9 @@
 //! - creator: `tollcast node` — the creator's wallet node (SPSP receiver for tips and splits);
 //! - streamer: `tollcast origin --source synthetic` — test pattern with the clock burned in,
 //!   LL-HLS origin, signed segment manifests and the NIP-53 announcement on the hub's relay;
+//! - transcoder: `tollcast transcode` with its own node under the hub — answers the streamer's
+//!   paid NIP-90 job (placed from this process on the streamer's wallet, paid per transcoded
+//!   unit), serves the source mirrored plus a 240p/144p ladder; relay-a pulls from it;
 //! - recorder: `tollcast record` — keeps every segment, publishes a NIP-71 VOD at the end;
 //! - moderator: `tollcast moderate` — watches the chat on the hub's relay;
 //! - relay-a (parent) and relay-b (edge, pulls from relay-a and pays it per second):
@@ -26,6 +29,7 @@ pub mod hls;
 pub mod http;
 pub mod server;
 pub mod topology;
+pub mod transcode;
 pub mod viewers;
 
 use std::collections::{HashMap, VecDeque};
@@ -204,7 +208,10 @@ pub struct Demo {
     pub counters: Mutex<HashMap<String, RelayCounters>>,
     /// The renditions the origin serves, as last checked.
     pub ladder: Mutex<Vec<Rung>>,
+    /// Where the ladder is read: the transcoder's job origin, or the streamer's.
     pub origin: String,
+    /// The paid transcoding job, when placed.
+    pub transcoding: Option<transcode::Transcoding>,
     /// The moderator's base URL and its last `/status` answer.
     pub moderator: Option<String>,
     pub moderation: Mutex<Option<serde_json::Value>>,
@@ -430,6 +437,9 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
     let relay_b = Member::new("relay-b", 0);
     let relay_b_up = Member::new("relay-b-upstream", o.wallet);
     let creator = Member::new("creator", 0);
+    let transcoder = Member::new("transcoder", 0);
+    // The streamer's wallet: pays the transcoding job (a credit line like a viewer's).
+    let streamer_wallet = Member::new("streamer-wallet", o.wallet);
     let page = Member::new("page-viewer", o.wallet);
     let watcher = Member::new("watch-viewer", o.wallet);
     let sims: Vec<Member> = (1..=o.viewers)
@@ -440,6 +450,8 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         relay_b.clone(),
         relay_b_up.clone(),
         creator.clone(),
+        transcoder.clone(),
+        streamer_wallet.clone(),
         page.clone(),
         watcher.clone(),
     ];
@@ -638,10 +650,40 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         }
     };
 
-    // 4. Relays: relay-a pulls from the origin, relay-b from relay-a (and pays it).
+    // 3d. The transcoder and its paid job: relay-a pulls the job's origin (source mirrored +
+    // ladder) instead of the streamer's. Without it the demo goes on with the source only.
+    let transcoding = match transcode::place(
+        agents,
+        o,
+        dir,
+        &transcoder,
+        &streamer_wallet,
+        hub_port,
+        &nostr_url,
+        &origin_url,
+        &stream,
+        &streamer_keys,
+    )
+    .await
+    {
+        Ok(t) => Some(t),
+        Err(e) => {
+            status(&format!(
+                "the transcoding job was not placed, relays pull the source only: {e:#}"
+            ));
+            None
+        }
+    };
+    let first_upstream = transcoding
+        .as_ref()
+        .map(|t| t.origin().trim_end_matches('/').to_string())
+        .unwrap_or_else(|| origin_url.clone());
+
+    // 4. Relays: relay-a pulls from the transcoder's job origin (or the streamer's origin),
+    // relay-b from relay-a (and pays it).
     let mut relays: Vec<RelayInfo> = Vec::new();
     let relay_specs = [
-        (&relay_a, origin_url.clone(), o.price_a, None::<&Member>),
+        (&relay_a, first_upstream.clone(), o.price_a, None::<&Member>),
         (&relay_b, String::new(), o.price_b, Some(&relay_b_up)),
     ];
     let mut upstream_payer: Option<SimViewer> = None;
@@ -690,6 +732,11 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             s("--asset-scale"),
             ASSET_SCALE.to_string(),
         ];
+        if let Some(t) = &transcoding {
+            // The rungs' manifests are signed by the transcoder's key.
+            args.push(s("--signer"));
+            args.push(t.pubkey.clone());
+        }
         if let Some(w) = pays_with {
             args.push(s("--upstream-viewer"));
             args.push(w.id.clone());
@@ -823,6 +870,19 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         role: s("creator"),
         url: Some(creator_url.clone()),
     });
+    if let Some(t) = &transcoding {
+        ledgers.push(LedgerSource {
+            id: Some(transcoder.id.clone()),
+            role: s("transcoder"),
+            url: Some(t.node_url.clone()),
+        });
+        // The streamer's wallet pays the job: the creator's cost.
+        ledgers.push(LedgerSource {
+            id: Some(streamer_wallet.id.clone()),
+            role: s("creator"),
+            url: Some(format!("http://{}", t.wallet.local_addr)),
+        });
+    }
     for r in &relays {
         ledgers.push(LedgerSource {
             id: Some(r.name.clone()),
@@ -880,6 +940,18 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             url: Some(creator_url.clone()),
         },
     ];
+    if let Some(t) = &transcoding {
+        infos.push(AgentInfo {
+            name: s("transcoder"),
+            role: s("transcoder (NIP-90)"),
+            what: format!(
+                "answered the streamer's paid NIP-90 job: mirrors the source and makes the {} ladder (one ffmpeg), signs rung manifests; paid {}/min of source from the streamer's wallet",
+                t.job.result.renditions.join("/"),
+                units(transcode::PRICE_PER_MINUTE as i128)
+            ),
+            url: Some(t.http.clone()),
+        });
+    }
     for r in &relays {
         infos.push(AgentInfo {
             name: r.name.clone(),
@@ -888,7 +960,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
                 "verifies every chunk against the signed manifests, caches, serves viewers who pay {}/s, keeps {:.0} % and pays the rest to the creator; pulls from {}",
                 units(r.price_per_second as i128),
                 o.relay_margin_ppm as f64 / 10_000.0,
-                if r.upstream == origin_url { "the origin" } else { "relay-a (paying it per second)" }
+                if r.upstream == origin_url { "the origin" } else if r.upstream == first_upstream { "the transcoder's job origin" } else { "relay-a (paying it per second)" }
             ),
             url: Some(r.url.clone()),
         });
@@ -956,7 +1028,8 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         books: Mutex::new(None),
         counters: Mutex::new(HashMap::new()),
         ladder: Mutex::new(Vec::new()),
-        origin: origin_url.clone(),
+        origin: first_upstream.clone(),
+        transcoding,
         moderator: moderator.clone(),
         moderation: Mutex::new(None),
         page_latency: Mutex::new(None),
@@ -1037,6 +1110,12 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             "stream": demo.stream.address,
             "relays": demo.relays,
             "ledgers": demo.ledgers,
+            "transcoder": demo.transcoding.as_ref().map(|t| serde_json::json!({
+                "http": t.http,
+                "pubkey": t.pubkey,
+                "origin": t.origin(),
+                "renditions": t.job.result.renditions,
+            })),
         })
     );
     match o.duration {
@@ -1120,8 +1199,9 @@ fn status_line(d: &Demo) -> String {
         .as_ref()
         .map(|b| {
             format!(
-                "relays {} · creator {} · hub {}",
+                "relays {} · transcoder {} · creator {} · hub {}",
                 units(b.by_role("relay")),
+                units(b.by_role("transcoder")),
                 units(b.by_role("creator")),
                 units(b.by_role("hub"))
             )
@@ -1159,6 +1239,9 @@ async fn summary(d: &Demo) -> anyhow::Result<()> {
     // Stop paying and fetching, then let in-flight packets settle before reading ledgers.
     for v in d.all_wallets() {
         v.switch_off().await;
+    }
+    if let Some(t) = &d.transcoding {
+        t.job.stop_paying();
     }
     let mut books = None;
     for _ in 0..50 {
@@ -1214,7 +1297,7 @@ async fn summary(d: &Demo) -> anyhow::Result<()> {
         units(-b.by_role("viewer"))
     );
     println!("  earnings by role:");
-    for role in ["creator", "relay", "hub"] {
+    for role in ["creator", "relay", "transcoder", "hub"] {
         let who: Vec<String> = b
             .parties
             .iter()
@@ -1222,9 +1305,21 @@ async fn summary(d: &Demo) -> anyhow::Result<()> {
             .map(|p| format!("{} {}", p.name, units(p.net)))
             .collect();
         println!(
-            "    {role:<8} {:>16}   ({})",
+            "    {role:<10} {:>16}   ({})",
             units(b.by_role(role)),
             who.join(", ")
+        );
+    }
+    if let Some(t) = &d.transcoding {
+        println!(
+            "  transcoding: {} paid for {:.1} s of source transcoded into {} ({})",
+            units(t.job.paid() as i128),
+            t.job.delivered_secs(),
+            t.job.result.renditions.join(", "),
+            t.job
+                .payment_error()
+                .map(|e| format!("last payment error: {e}"))
+                .unwrap_or_else(|| s("no payment error"))
         );
     }
     if b.balanced {
