@@ -208,20 +208,20 @@ async fn run_ffmpeg_source(
             (Ok(_), Err(e)) => e.to_string(),
             (Ok(n), Ok(())) => format!("ffmpeg finished after {n} parts"),
         };
+        let finished_ok = matches!((&res, &exit), (Ok(_), Ok(())));
+        let ends = finished_ok
+            && (matches!(&cfg.source, Source::Synthetic(o) if o.duration.is_some())
+                || (matches!(cfg.source, Source::Srt { .. }) && cfg.end_on_disconnect));
+        // The playlist ends before anyone hears the session ended, so a subscriber reacting to
+        // SessionEnded always finds EXT-X-ENDLIST.
+        if ends {
+            origin.end_stream(&cfg.rendition);
+        }
         let _ = events.send(LiveEvent::SessionEnded {
             session,
             reason: reason.clone(),
         });
-        let finished_ok = matches!((&res, &exit), (Ok(_), Ok(())));
-        if let Source::Synthetic(o) = &cfg.source
-            && o.duration.is_some()
-            && finished_ok
-        {
-            origin.end_stream(&cfg.rendition);
-            return Ok(());
-        }
-        if matches!(cfg.source, Source::Srt { .. }) && cfg.end_on_disconnect && finished_ok {
-            origin.end_stream(&cfg.rendition);
+        if ends {
             return Ok(());
         }
         let produced = matches!(res, Ok(n) if n > 0);
@@ -284,13 +284,13 @@ async fn run_rtmp(
             (Ok(_), Err(e)) => format!("encoder disconnected; {e}"),
             (Ok(n), Ok(())) => format!("encoder disconnected after {n} parts"),
         };
+        if cfg.end_on_disconnect {
+            origin.end_stream(&cfg.rendition);
+        }
         let _ = events.send(LiveEvent::SessionEnded {
             session: id,
             reason,
         });
-        if cfg.end_on_disconnect {
-            origin.end_stream(&cfg.rendition);
-        }
     }
     Ok(())
 }

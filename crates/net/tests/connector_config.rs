@@ -15,7 +15,12 @@ fn example_configs_are_valid() {
     for e in std::fs::read_dir(examples()).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().to_string();
-        if name.starts_with("node-") && name.ends_with(".toml") {
+        // node-<role>.toml add a role section (`tollcast node --role`), which the role tests of
+        // the tollcast crate check; the connector alone sees only the plain node configs.
+        let role = ["relay", "transcoder", "moderator", "recorder", "verifier"]
+            .iter()
+            .any(|r| name == format!("node-{r}.toml"));
+        if name.starts_with("node-") && name.ends_with(".toml") && !role {
             let cfg = NodeConfig::load(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(cfg.address().starts_with("g.tollcast."), "{name}");
             n += 1;
