@@ -177,6 +177,11 @@ function startPlayer() {
       o.textContent = (l.height ? l.height + 'p' : 'level ' + i) + (l.bitrate ? ' · ' + Math.round(l.bitrate / 1000) + ' kb/s' : '');
       sel.appendChild(o);
     });
+    // Start on the highest rendition (the source, mirrored at the live edge): transcoded
+    // rungs trail it by about a segment, and switching up from one later means a jump.
+    let top = 0;
+    data.levels.forEach((l, i) => { if ((l.bitrate || 0) > (data.levels[top].bitrate || 0)) top = i; });
+    hls.startLevel = top;
     v.play().catch(() => {});
   });
   hls.on(Hls.Events.ERROR, (_e, data) => {

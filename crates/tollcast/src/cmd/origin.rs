@@ -86,6 +86,10 @@ pub struct Args {
     /// Seconds between re-publications of the live announcement (keeps it current).
     #[arg(long, default_value_t = 60)]
     announce_every: u64,
+    /// Transcoder pubkey (hex or npub) named in the announcement as a `transcoder`
+    /// participant, so viewers trust its rung manifests; repeatable.
+    #[arg(long = "transcoder")]
+    transcoders: Vec<String>,
 }
 
 /// Parse `AMOUNT:ASSET:SCALE` into the tag values of a `price` tag.
@@ -109,6 +113,14 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     if a.window < 3 {
         bail!("--window must be at least 3 segments");
     }
+    let transcoders = a
+        .transcoders
+        .iter()
+        .map(|k| {
+            nostr::prelude::PublicKey::parse(k)
+                .with_context(|| format!("--transcoder {k}: not a hex or npub public key"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut extra = Vec::new();
     if let Some(p) = &a.price_per_minute {
         let [amount, code, scale] = parse_price(p)?;
@@ -186,12 +198,19 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                 status: Some(LiveStatus::Live),
                 starts: Some(Timestamp::now().as_secs()),
                 hashtags: a.tags.clone(),
-                participants: vec![Participant {
+                participants: std::iter::once(Participant {
                     pubkey: keys.public_key(),
                     relay: a.relays.first().cloned(),
                     role: Some("Host".into()),
                     proof: None,
-                }],
+                })
+                .chain(transcoders.iter().map(|pk| Participant {
+                    pubkey: *pk,
+                    relay: a.relays.first().cloned(),
+                    role: Some("transcoder".into()),
+                    proof: None,
+                }))
+                .collect(),
                 relays: a.relays.clone(),
                 ..Announcement::new(a.stream_id.clone())
             },

@@ -521,6 +521,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
 
     // 3. The streamer: synthetic source, LL-HLS origin, signed manifests, announcement.
     let streamer_keys = Keys::generate();
+    let transcoder_keys = Keys::generate();
     let stream = StreamAddress::new(streamer_keys.public_key(), "live".to_string());
     let blurb = "A synthetic test pattern with the wall clock burned in: compare it with your own clock to see the latency.";
     let og = start(
@@ -552,6 +553,9 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             creator_spsp.clone(),
             s("--announce-every"),
             s("30"),
+            // Viewers trust the rung manifests of the transcoder the stream names.
+            s("--transcoder"),
+            transcoder_keys.public_key().to_hex(),
         ],
         vec!["playlist: ", "announced "],
         vec![(
@@ -663,6 +667,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         &origin_url,
         &stream,
         &streamer_keys,
+        &transcoder_keys,
     )
     .await
     {
@@ -876,10 +881,11 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             role: s("transcoder"),
             url: Some(t.node_url.clone()),
         });
-        // The streamer's wallet pays the job: the creator's cost.
+        // The streamer's wallet pays the job (the creator's cost, kept apart from the
+        // creator's wallet so tips and splits show there unmixed).
         ledgers.push(LedgerSource {
             id: Some(streamer_wallet.id.clone()),
-            role: s("creator"),
+            role: s("streamer"),
             url: Some(format!("http://{}", t.wallet.local_addr)),
         });
     }
@@ -1297,7 +1303,7 @@ async fn summary(d: &Demo) -> anyhow::Result<()> {
         units(-b.by_role("viewer"))
     );
     println!("  earnings by role:");
-    for role in ["creator", "relay", "transcoder", "hub"] {
+    for role in ["creator", "streamer", "relay", "transcoder", "hub"] {
         let who: Vec<String> = b
             .parties
             .iter()

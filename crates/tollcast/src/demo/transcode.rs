@@ -53,7 +53,8 @@ fn rungs() -> Vec<Rung> {
 }
 
 /// Starts the transcoder child (`me` is its account at the hub), then the streamer's wallet
-/// node (`payer`) and places the job with it; returns once the result names the job's origin.
+/// node (`payer`) and places the job with it (`keys`: the transcoder's, named in the stream's
+/// announcement); returns once the result names the job's origin.
 #[allow(clippy::too_many_arguments)]
 pub async fn place(
     agents: &mut Vec<Agent>,
@@ -66,8 +67,8 @@ pub async fn place(
     origin_url: &str,
     stream: &StreamAddress,
     streamer_keys: &Keys,
+    keys: &Keys,
 ) -> anyhow::Result<Transcoding> {
-    let keys = Keys::generate();
     let node_cfg = write_file(
         dir,
         &format!("{}.toml", me.id),
