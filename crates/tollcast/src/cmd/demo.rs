@@ -11,8 +11,11 @@ use std::path::PathBuf;
     long_about = "Start a whole tollcast network on this machine and open it in a browser.\n\n\
 Runs, as child processes of this one: a hub node (Interledger connector, Nostr relay, SPSP), the \
 creator's wallet node, a streamer (synthetic test pattern with the clock burned in, LL-HLS origin, \
-signed segment manifests, NIP-53 announcement), a recorder (VOD, NIP-71), a moderator, two \
-relays in a tree (relay-b pulls from relay-a and pays it per second; both pay the creator a \
+signed segment manifests, NIP-53 announcement), a transcoder (`tollcast transcode` on its own ILP \
+node: answers the streamer's paid NIP-90 job, placed from this process on the streamer's wallet \
+and paid per transcoded unit; serves the source mirrored plus a 240p/144p ladder), a recorder \
+(VOD, NIP-71), a moderator, two relays in a tree (relay-a pulls the transcoder's job origin, \
+relay-b pulls from relay-a and pays it per second; both pay the creator a \
 revenue split), each relay on its own ILP node, and the viewer agent (`tollcast watch`) the page \
 talks to. In this process: --viewers simulated viewers, each with its own wallet node paying its \
 relay every second over ILP STREAM and fetching every part.\n\n\
