@@ -196,7 +196,9 @@ function startPlayer() {
   });
   hls.loadSource('/live/master.m3u8');
   hls.attachMedia(v);
-  $('rendition').addEventListener('change', (e) => { hls.currentLevel = Number(e.target.value); });
+  // nextLevel switches at the next fragment boundary: the buffer already loaded keeps playing
+  // (currentLevel would flush it and stall a live player); -1 goes back to automatic choice.
+  $('rendition').addEventListener('change', (e) => { hls.nextLevel = Number(e.target.value); });
 }
 
 $('relay').addEventListener('change', async (e) => {
