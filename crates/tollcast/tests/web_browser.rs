@@ -20,10 +20,11 @@ fn page_via_relay_plays_under_3_s_pays_chats_tips_and_the_dashboard_matches_the_
 }
 
 /// Through the viewer agent every part waits for its signed segment manifest before the
-/// player gets it, which costs latency; measured and bounded here (see MEASURE).
+/// player gets it, which costs latency (p50 2.0-2.4 s measured); the readout must still show
+/// under 3 s, as a person opening the demo's URL sees it.
 #[test]
-fn page_via_viewer_agent_plays_pays_chats_tips_and_the_dashboard_matches_the_ledgers() {
-    page_checks("viewer", 4000);
+fn page_via_viewer_agent_plays_under_3_s_pays_chats_tips_and_the_dashboard_matches_the_ledgers() {
+    page_checks("viewer", 3000);
 }
 
 fn page_checks(via: &str, max_latency_ms: u64) {
