@@ -169,13 +169,18 @@ fn econ_on_the_examples_prints_table_and_writes_csv_and_charts() {
     assert!(out.contains("tollcast:   78.60 %"), "{out}");
     assert!(out.contains("Twitch:     50 %"), "{out}");
     assert!(out.contains("YouTube:    55-70 %"), "{out}");
-    assert!(out.contains("ESTIMATE (not yet measured)"), "{out}");
-    // relay per viewer-hour: CPU (4 + 0.0144) x 0.02 / 3600 = 0.0000223 plus bytes
-    // (1.368e9 + 1.0872e6) x 0.01 / 1e9 = 0.0136909; + fixed 0.05 / 200 = 0.00025 -> 0.0139632;
-    // 4990.005 / 100000 = 0.04990005 reaches the relay per viewer-hour: 0.0139632 / 0.04990005
-    // = 2798.2 bps needed
+    // every input is measured or derived now: nothing flagged as an estimate
+    assert!(!out.contains("ESTIMATE (not yet measured)"), "{out}");
     assert!(
-        out.contains("needs a margin of 2798 bps (assumed 2000 bps)"),
+        out.contains("relay_core_seconds_per_viewer_hour                      7.9  measured"),
+        "{out}"
+    );
+    // relay per viewer-hour: CPU (7.9 + 0.0144) x 0.02 / 3600 = 0.0000439689 plus bytes
+    // (1.368e9 + 1.0872e6) x 0.01 / 1e9 = 0.0136909; + fixed 0.05 / 200 = 0.00025 -> 0.0139849;
+    // 4990.005 / 100000 = 0.04990005 reaches the relay per viewer-hour: 0.0139849 / 0.04990005
+    // = 2802.6 bps needed
+    assert!(
+        out.contains("needs a margin of 2803 bps (assumed 2000 bps)"),
         "{out}"
     );
     assert!(
@@ -274,7 +279,7 @@ fn econ_json_carries_inputs_report_and_sensitivity() {
     assert_eq!(v["report"]["roles"][0]["role"], "creator");
     assert_eq!(
         v["measured"]["relay_core_seconds_per_viewer_hour"]["status"],
-        "estimate"
+        "measured"
     );
     assert_eq!(v["assumptions"]["currency"], "USD");
     // ±10 %: price 0.045 / 0.055 is the swing of the price field
