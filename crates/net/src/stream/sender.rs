@@ -565,22 +565,8 @@ impl StreamSender {
                     triggered_by,
                     ..
                 } => {
-                    attempts += 1;
-                    if code.class() == ErrorClass::Final {
-                        return Err(StreamSendError::Rejected {
-                            code,
-                            message,
-                            triggered_by,
-                        });
-                    }
-                    if attempts >= self.config.max_attempts {
-                        return Err(StreamSendError::RetriesExhausted {
-                            attempts,
-                            code,
-                            message,
-                        });
-                    }
-                    self.backoff(attempts).await;
+                    self.retry_after_path_reject(&mut attempts, code, message, triggered_by)
+                        .await?
                 }
             }
         }
@@ -687,22 +673,8 @@ impl StreamSender {
                     triggered_by,
                     ..
                 } => {
-                    attempts += 1;
-                    if code.class() == ErrorClass::Final {
-                        return Err(StreamSendError::Rejected {
-                            code,
-                            message,
-                            triggered_by,
-                        });
-                    }
-                    if attempts >= self.config.max_attempts {
-                        return Err(StreamSendError::RetriesExhausted {
-                            attempts,
-                            code,
-                            message,
-                        });
-                    }
-                    self.backoff(attempts).await;
+                    self.retry_after_path_reject(&mut attempts, code, message, triggered_by)
+                        .await?
                 }
             }
         }
@@ -778,6 +750,34 @@ impl StreamSender {
             // No usable data: halve.
             _ => sent / 2,
         };
+    }
+
+    /// A reject from the path: final codes end the send, temporary ones are retried after a
+    /// backoff until `max_attempts`.
+    async fn retry_after_path_reject(
+        &self,
+        attempts: &mut u32,
+        code: IlpErrorCode,
+        message: String,
+        triggered_by: String,
+    ) -> Result<(), StreamSendError> {
+        *attempts += 1;
+        if code.class() == ErrorClass::Final {
+            return Err(StreamSendError::Rejected {
+                code,
+                message,
+                triggered_by,
+            });
+        }
+        if *attempts >= self.config.max_attempts {
+            return Err(StreamSendError::RetriesExhausted {
+                attempts: *attempts,
+                code,
+                message,
+            });
+        }
+        self.backoff(*attempts).await;
+        Ok(())
     }
 
     async fn backoff(&self, attempt: u32) {
