@@ -5,6 +5,7 @@
 
 pub mod chat;
 pub mod discovery;
+pub mod durable_map;
 pub mod moderator;
 pub mod recorder;
 pub mod relay;
