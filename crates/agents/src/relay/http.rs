@@ -204,7 +204,8 @@ async fn preflight() -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-fn common(resp: &mut Response, cache: &str) {
+/// Cache-Control and open CORS: every LL-HLS response of a relay or a viewer agent.
+pub(crate) fn common(resp: &mut Response, cache: &str) {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(cache) {
         h.insert(header::CACHE_CONTROL, v);
@@ -243,40 +244,52 @@ fn media(relay: &Relay, bytes: Bytes, cache: &str) -> Response {
 }
 
 async fn playlist(State(relay): State<Relay>, OriginalUri(uri): OriginalUri) -> Response {
-    // Forward the HLS query only (not the viewer id): the upstream answer is the same for all.
+    match relay.playlist(&upstream_playlist_path(&uri)).await {
+        Ok(r) => playlist_response(&r),
+        Err(e) => error(&e),
+    }
+}
+
+/// The path to ask upstream for a playlist: the HLS query only (not the viewer id), so the
+/// upstream answer is the same for everyone.
+pub(crate) fn upstream_playlist_path(uri: &axum::http::Uri) -> String {
     let hls: Vec<&str> = uri
         .query()
         .unwrap_or("")
         .split('&')
         .filter(|kv| kv.starts_with("_HLS_"))
         .collect();
-    let path = if hls.is_empty() {
+    if hls.is_empty() {
         uri.path().to_string()
     } else {
         format!("{}?{}", uri.path(), hls.join("&"))
-    };
-    match relay.playlist(&path).await {
-        Ok(r) => {
-            let mut resp = (r.status, r.body.clone()).into_response();
-            if let Some(ct) = r.content_type.as_deref().and_then(|c| c.parse().ok()) {
-                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
-            }
-            common(&mut resp, r.cache_control.as_deref().unwrap_or("no-cache"));
-            resp
-        }
-        Err(e) => error(&e),
     }
+}
+
+/// An upstream playlist answer passed on: status, body, content type, cache policy.
+pub(crate) fn playlist_response(r: &super::upstream::UpstreamResponse) -> Response {
+    let mut resp = (r.status, r.body.clone()).into_response();
+    if let Some(ct) = r.content_type.as_deref().and_then(|c| c.parse().ok()) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    common(&mut resp, r.cache_control.as_deref().unwrap_or("no-cache"));
+    resp
+}
+
+/// A preload-hint file name `{msn}.{part}.m4s` under a plain rendition name.
+pub(crate) fn is_hint_path(rendition: &str, file: &str) -> bool {
+    let well_formed = file
+        .strip_suffix(".m4s")
+        .and_then(|s| s.split_once('.'))
+        .is_some_and(|(m, p)| m.parse::<u64>().is_ok() && p.parse::<u32>().is_ok());
+    well_formed && !rendition.contains(['/', '?', '%'])
 }
 
 async fn hint(
     State(relay): State<Relay>,
     Path((rendition, file)): Path<(String, String)>,
 ) -> Response {
-    let well_formed = file
-        .strip_suffix(".m4s")
-        .and_then(|s| s.split_once('.'))
-        .is_some_and(|(m, p)| m.parse::<u64>().is_ok() && p.parse::<u32>().is_ok());
-    if !well_formed || rendition.contains(['/', '?', '%']) {
+    if !is_hint_path(&rendition, &file) {
         let mut resp = (
             StatusCode::BAD_REQUEST,
             "hint path must be /live/{rendition}/hint/{msn}.{part}.m4s",

@@ -12,7 +12,7 @@
 
 use axum::Router;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use serde_json::json;
 use tollcast_events::nostr::prelude::PublicKey;
 
 use super::{Viewer, ViewerError};
+use crate::relay::http::{common, is_hint_path, playlist_response, upstream_playlist_path};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
@@ -39,17 +40,6 @@ impl Viewer {
             .route("/{name}", get(chunk))
             .with_state(self.clone())
     }
-}
-
-fn common(resp: &mut Response, cache: &str) {
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(cache) {
-        h.insert(header::CACHE_CONTROL, v);
-    }
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
 }
 
 fn error(e: &ViewerError) -> Response {
@@ -77,26 +67,8 @@ fn media(bytes: Bytes, cache: &str) -> Response {
 }
 
 async fn playlist(State(v): State<Viewer>, OriginalUri(uri): OriginalUri) -> Response {
-    let hls: Vec<&str> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| kv.starts_with("_HLS_"))
-        .collect();
-    let path = if hls.is_empty() {
-        uri.path().to_string()
-    } else {
-        format!("{}?{}", uri.path(), hls.join("&"))
-    };
-    match v.playlist(&path).await {
-        Ok(r) => {
-            let mut resp = (r.status, r.body.clone()).into_response();
-            if let Some(ct) = r.content_type.as_deref().and_then(|c| c.parse().ok()) {
-                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
-            }
-            common(&mut resp, r.cache_control.as_deref().unwrap_or("no-cache"));
-            resp
-        }
+    match v.playlist(&upstream_playlist_path(&uri)).await {
+        Ok(r) => playlist_response(&r),
         Err(e) => error(&e),
     }
 }
@@ -105,11 +77,7 @@ async fn hint(
     State(v): State<Viewer>,
     Path((rendition, file)): Path<(String, String)>,
 ) -> Response {
-    let well_formed = file
-        .strip_suffix(".m4s")
-        .and_then(|s| s.split_once('.'))
-        .is_some_and(|(m, p)| m.parse::<u64>().is_ok() && p.parse::<u32>().is_ok());
-    if !well_formed || rendition.contains(['/', '?', '%']) {
+    if !is_hint_path(&rendition, &file) {
         return error(&ViewerError::Target(
             "hint path must be /live/{rendition}/hint/{msn}.{part}.m4s".into(),
         ));
