@@ -96,7 +96,7 @@ async fn mirror(chunks: Vec<Bytes>, tamper: bool) -> String {
     );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await });
+    tokio::spawn(async move { tollcast_net::http_serve::serve(l, app).await });
     format!("http://{addr}")
 }
 
@@ -271,7 +271,7 @@ account = "b"
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let app = rec.paid_router(receiver.clone());
-    tokio::spawn(async move { axum::serve(l, app).await });
+    tokio::spawn(async move { tollcast_net::http_serve::serve(l, app).await });
     let base = format!("http://{addr}");
     let anon = Upstream::new(&base, Duration::from_secs(5)).unwrap();
     let alice = anon.clone().with_bearer("alice");

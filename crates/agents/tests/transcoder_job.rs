@@ -65,7 +65,7 @@ async fn serve(router: axum::Router) -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let a = l.local_addr().unwrap();
     tokio::spawn(async move {
-        let _ = axum::serve(l, router).await;
+        let _ = tollcast_net::http_serve::serve(l, router).await;
     });
     a
 }
@@ -257,7 +257,7 @@ account = "hub"
         .router()
         .merge(spsp_http::router(receiver.clone(), "/.well-known/pay"));
     tokio::spawn(async move {
-        let _ = axum::serve(l, app).await;
+        let _ = tollcast_net::http_serve::serve(l, app).await;
     });
     Tx {
         agent,

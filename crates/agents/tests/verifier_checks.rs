@@ -267,7 +267,11 @@ async fn verifier_agent_reports_the_cheater_and_the_streamer_replaces_it() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = listener.local_addr().unwrap();
     let router = origin.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(async move {
+        tollcast_net::http_serve::serve(listener, router)
+            .await
+            .unwrap()
+    });
 
     let creator = Keys::generate();
     let stream = StreamAddress::new(creator.public_key(), "live");

@@ -5,6 +5,7 @@
 //! and client.
 
 pub mod connector;
+pub mod http_serve;
 pub mod node_services;
 pub mod nostr_relay;
 pub mod stream;

@@ -19,7 +19,11 @@ async fn serve() -> (Arc<StreamReceiver>, std::net::SocketAddr) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = spsp_http::router(r.clone(), "/.well-known/pay");
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        tollcast_net::http_serve::serve(listener, app)
+            .await
+            .unwrap()
+    });
     (r, addr)
 }
 

@@ -70,7 +70,11 @@ async fn pays_an_spsp_http_endpoint_through_a_node() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let spsp_addr = listener.local_addr().unwrap();
     let app = spsp_http::router(p.receiver.clone(), "/.well-known/pay");
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        tollcast_net::http_serve::serve(listener, app)
+            .await
+            .unwrap()
+    });
 
     let node_url = format!("btp+ws://:cli-token@{}", p.node.local_addr);
     let to = format!("http://{spsp_addr}/.well-known/pay");

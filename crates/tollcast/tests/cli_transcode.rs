@@ -144,7 +144,7 @@ async fn nip90_job_between_two_processes_paid_per_unit_stops_unpaid() {
     let origin_addr: SocketAddr = l.local_addr().unwrap();
     let router = origin.router();
     tokio::spawn(async move {
-        let _ = axum::serve(l, router).await;
+        let _ = tollcast_net::http_serve::serve(l, router).await;
     });
     let creator = Keys::generate();
     let stream = StreamAddress::new(creator.public_key(), "cli-transcode");

@@ -373,7 +373,7 @@ impl Streamer {
         // HTTP: the origin plus /metrics and /api/status.
         let router = origin.router().merge(me.status_router());
         me.http_task = Some(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
+            if let Err(e) = tollcast_net::http_serve::serve(listener, router).await {
                 eprintln!("origin HTTP server stopped: {e}");
             }
         }));

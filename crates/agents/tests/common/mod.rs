@@ -125,7 +125,7 @@ pub async fn serve(router: axum::Router) -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
-        let _ = axum::serve(l, router).await;
+        let _ = tollcast_net::http_serve::serve(l, router).await;
     });
     addr
 }

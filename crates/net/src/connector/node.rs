@@ -184,11 +184,8 @@ impl Node {
             .with_state(connector.clone());
         let app = mount(&connector, app)?;
         // Small frames (BTP replies, relay OK/EOSE) must not wait for Nagle + delayed ACK.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         let mut tasks = vec![tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            if let Err(e) = crate::http_serve::serve(listener, app).await {
                 tracing::error!("HTTP server stopped: {e}");
             }
         })];

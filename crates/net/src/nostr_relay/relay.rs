@@ -76,11 +76,8 @@ impl NostrRelay {
         let purge = self.spawn_expiry_purge(Duration::from_secs(30));
         let app = router(self);
         // Small frames (OK, EOSE) must not wait for Nagle/delayed-ACK (~40 ms).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = crate::http_serve::serve(listener, app).await;
             purge.abort();
         });
         Ok((local, task))

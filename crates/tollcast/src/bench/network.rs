@@ -217,7 +217,7 @@ pub(crate) async fn start_origin(
     let addr = l.local_addr()?;
     let router = origin.router();
     tokio::spawn(async move {
-        let _ = axum::serve(l, router).await;
+        let _ = tollcast_net::http_serve::serve(l, router).await;
     });
     let mut cfg = LiveConfig::new(Source::Rtmp {
         listen: "127.0.0.1:0".parse()?,
@@ -309,7 +309,7 @@ pub(crate) async fn start_relay(
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = l.local_addr()?;
     tokio::spawn(async move {
-        let _ = axum::serve(l, router).await;
+        let _ = tollcast_net::http_serve::serve(l, router).await;
     });
     Ok((relay, addr))
 }

@@ -138,7 +138,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     );
     let app = agent.router();
     tokio::select! {
-        r = axum::serve(listener, app) => r.context("moderator HTTP server")?,
+        r = tollcast_net::http_serve::serve(listener, app) => r.context("moderator HTTP server")?,
         _ = tokio::signal::ctrl_c() => {}
     }
     drop(agent);

@@ -170,7 +170,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let http = listener.local_addr()?;
     let router = origin.router();
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = tollcast_net::http_serve::serve(listener, router).await {
             eprintln!("origin HTTP server stopped: {e}");
         }
     });

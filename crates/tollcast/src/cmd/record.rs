@@ -182,7 +182,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         None => rec.router(),
     };
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = tollcast_net::http_serve::serve(listener, router).await {
             eprintln!("recorder HTTP server stopped: {e}");
         }
     });

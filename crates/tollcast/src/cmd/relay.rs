@@ -356,7 +356,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         Some(w)
     };
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = tollcast_net::http_serve::serve(listener, router).await {
             eprintln!("relay HTTP server stopped: {e}");
         }
     });

@@ -160,7 +160,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     );
     let app = svc.router();
     tokio::select! {
-        r = axum::serve(listener, app) => r.context("tip server")?,
+        r = tollcast_net::http_serve::serve(listener, app) => r.context("tip server")?,
         _ = tokio::signal::ctrl_c() => {}
     }
     drop(node);

@@ -220,7 +220,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         .router()
         .merge(spsp_http::router(receiver.clone(), "/.well-known/pay"));
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = tollcast_net::http_serve::serve(listener, app).await {
             tracing::error!("HTTP server stopped: {e}");
         }
     });

@@ -143,7 +143,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
 
     let app = viewer.router().merge(pages());
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = tollcast_net::http_serve::serve(listener, app).await {
             eprintln!("viewer HTTP server stopped: {e}");
         }
     });

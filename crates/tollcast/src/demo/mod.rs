@@ -1049,7 +1049,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
     let web = listener.local_addr()?;
     let router = server::router(demo.clone());
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = tollcast_net::http_serve::serve(listener, router).await {
             eprintln!("demo web server stopped: {e}");
         }
     });

@@ -317,7 +317,7 @@ async fn start_relay(
         None => relay.router(),
     };
     let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = tollcast_net::http_serve::serve(listener, router).await {
             eprintln!("relay HTTP server stopped: {e}");
         }
     });
