@@ -23,6 +23,7 @@
 //! | 6200 (request + 1000) | job result (NIP-90) | [`jobs`] | result payload (e.g. rendition URLs) | `request`? request JSON; `e` request id; `p` customer; `amount`? price |
 //! | 7000 | job feedback (NIP-90) | [`jobs`] | empty or partial result | `status` `[status, payment-required/processing/error/success/partial, info?]`; `amount`? price (per minute for transcoding); `ilp`? ILP address to pay (both required with `payment-required`); `e` request id; `p` customer |
 //! | 31311 | **segment manifest** (tollcast, addressable) | [`manifest`] | empty | `d` = `<stream address>/<rendition>/<msn>`; `a` stream address; `rendition` (no `/`); `msn` media sequence number; `init` hash of the init segment; `part`* `[part, hash, duration µs, size bytes, independent 1/0]` (≤ 1024, sizes sum to the segment size); `segment` `[segment, hash, size]`; `duration` µs; `captured` first-frame wall clock, unix ms; `source`* hashes of the source segment(s) a transcoded rendition came from; `role` `streamer`/`transcoder`/`relay`/`viewer`/`moderator`/`recorder` |
+//! | 21311 | **part manifest** (tollcast, ephemeral: fanned out live, never stored) | [`part_manifest`] | empty | `a` stream address; `rendition` (no `/`); `msn` of the open segment; `init` hash of the init segment; `part`+ `[part, hash, duration µs, size bytes, independent 1/0]`: the segment's parts so far, cumulative (1..=1024); `captured` first-frame wall clock of the segment, unix ms; `role`. Signed by the same producer right after each part is stored, so relays serve a part before its segment's 31311 exists |
 //! | 31312 | **relay offer** (tollcast, addressable) | [`offer`] | empty | `d` = stream address or `*`; `a`? stream address; `price`+ `[price, "minute" or "gb", amount, asset, scale]` (≤ 1 per unit; gb = 10^9 bytes); `ilp` ILP address; `spsp`* SPSP endpoints; `url`? LL-HLS base URL; `upstream`? origin URL or upstream relay pubkey; `load`? `[load, viewers, capacity]`; `expiration`? (NIP-40, unix s) |
 //! | 1984 | report (NIP-56) | [`moderation`] | free text | `p` `[p, pubkey, type]`; `e`? `[e, id, type]`; type ∈ nudity, malware, profanity, illegal, spam, impersonation, other |
 //! | 1985 | takedown vote (NIP-32 label) | [`moderation`] | reason | `L` `tollcast.moderation`; `l` `[l, "takedown" or "keep", "tollcast.moderation"]`; `a` stream address; `e`? target event |
@@ -35,7 +36,8 @@
 //! | 10000 / 30000 | mute list / per-stream block set (NIP-51) | [`moderation`] | empty | `p`* pubkeys; `word`* lower-case words; 30000: `d` = `block:<stream address>` |
 //!
 //! Kinds 31311/31312 are tollcast's own: addressable (relays keep the newest per author and
-//! `d`), not used by any NIP or by the DVM registry at the time of writing.
+//! `d`), not used by any NIP or by the DVM registry at the time of writing. Kind 21311 is its
+//! ephemeral companion (NIP-01 range 20000-29999), likewise unused elsewhere.
 //!
 //! # Events inside ILP packets
 //!
@@ -49,6 +51,7 @@ pub mod live;
 pub mod manifest;
 pub mod moderation;
 pub mod offer;
+pub mod part_manifest;
 pub mod reaction;
 pub mod split;
 pub mod tags;

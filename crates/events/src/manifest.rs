@@ -28,6 +28,54 @@ pub struct PartInfo {
     pub independent: bool,
 }
 
+impl PartInfo {
+    /// The `part` tag (same form in kinds 31311 and 21311).
+    pub(crate) fn to_tag(&self) -> nostr::prelude::Tag {
+        tag(&[
+            "part",
+            &self.hash.to_string(),
+            &self.duration_us.to_string(),
+            &self.size.to_string(),
+            if self.independent { "1" } else { "0" },
+        ])
+    }
+
+    /// Parse one `part` tag.
+    pub(crate) fn from_tag(t: &[String]) -> Result<Self, EventError> {
+        Ok(PartInfo {
+            hash: parse_hash(val(t, 1, "part")?, "part")?,
+            duration_us: parse_u64(val(t, 2, "part")?, "part")?,
+            size: parse_u64(val(t, 3, "part")?, "part")?,
+            independent: match val(t, 4, "part")? {
+                "1" => true,
+                "0" => false,
+                o => {
+                    return Err(EventError::bad(
+                        "part",
+                        format!("independent flag `{o}` is not 0 or 1"),
+                    ));
+                }
+            },
+        })
+    }
+
+    /// Every `part` tag of `ev` in order; more than [`MAX_PARTS`] is an error (checked before
+    /// parsing the excess, so a huge event costs no more than the limit).
+    pub(crate) fn all_from_event(ev: &Event) -> Result<Vec<Self>, EventError> {
+        let mut parts = Vec::new();
+        for t in all(ev, "part") {
+            if parts.len() == MAX_PARTS {
+                return Err(EventError::bad(
+                    "part",
+                    format!("more than {MAX_PARTS} parts"),
+                ));
+            }
+            parts.push(PartInfo::from_tag(t)?);
+        }
+        Ok(parts)
+    }
+}
+
 /// Manifest of one segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentManifest {
@@ -78,13 +126,7 @@ impl SegmentManifest {
             .tag(tag(&["msn", &self.msn.to_string()]))
             .tag(tag(&["init", &self.init.to_string()]));
         for p in &self.parts {
-            b = b.tag(tag(&[
-                "part",
-                &p.hash.to_string(),
-                &p.duration_us.to_string(),
-                &p.size.to_string(),
-                if p.independent { "1" } else { "0" },
-            ]));
+            b = b.tag(p.to_tag());
         }
         b = b
             .tag(tag(&[
@@ -115,30 +157,7 @@ impl SegmentManifest {
                 name,
             )
         };
-        let mut parts = Vec::new();
-        for t in all(ev, "part") {
-            if parts.len() == MAX_PARTS {
-                return Err(EventError::bad(
-                    "part",
-                    format!("more than {MAX_PARTS} parts"),
-                ));
-            }
-            parts.push(PartInfo {
-                hash: parse_hash(val(t, 1, "part")?, "part")?,
-                duration_us: parse_u64(val(t, 2, "part")?, "part")?,
-                size: parse_u64(val(t, 3, "part")?, "part")?,
-                independent: match val(t, 4, "part")? {
-                    "1" => true,
-                    "0" => false,
-                    o => {
-                        return Err(EventError::bad(
-                            "part",
-                            format!("independent flag `{o}` is not 0 or 1"),
-                        ));
-                    }
-                },
-            });
-        }
+        let parts = PartInfo::all_from_event(ev)?;
         let seg = required(ev, "segment")?;
         let segment_size = parse_u64(val(seg, 2, "segment")?, "segment")?;
         if !parts.is_empty() {

@@ -8,6 +8,7 @@ use tollcast_events::live::{LiveEvent, LiveStatus, Participant};
 use tollcast_events::manifest::{PartInfo, SegmentManifest};
 use tollcast_events::moderation::{Report, ReportType, TakedownVote, Vote};
 use tollcast_events::offer::{Load, RelayOffer};
+use tollcast_events::part_manifest::PartManifest;
 use tollcast_events::{EventError, Price, Role, Sha256, StreamAddress, from_toon, to_toon};
 
 fn keys(n: u8) -> Keys {
@@ -425,7 +426,9 @@ fn parsers_never_panic_on_junk_tags() {
         vec!["l", "takedown"],
         vec!["msn", "99999999999999999999999"],
     ];
-    for kind in [30311u16, 1311, 5200, 6200, 7000, 31311, 31312, 1984, 1985] {
+    for kind in [
+        30311u16, 1311, 5200, 6200, 7000, 31311, 21311, 31312, 1984, 1985,
+    ] {
         for n in 0..junk.len() {
             let ev = EventBuilder::new(Kind::from(kind), "")
                 .tags(junk[..=n].iter().map(|t| Tag::parse(t.clone()).unwrap()))
@@ -438,6 +441,7 @@ fn parsers_never_panic_on_junk_tags() {
             let _ = JobResult::from_event(&ev);
             let _ = JobFeedback::from_event(&ev);
             let _ = SegmentManifest::from_event(&ev);
+            let _ = PartManifest::from_event(&ev);
             let _ = RelayOffer::from_event(&ev);
             let _ = Report::from_event(&ev);
             let _ = TakedownVote::from_event(&ev);
@@ -460,7 +464,7 @@ proptest::proptest! {
             "output", "param", "bid", "amount", "ilp", "request", "rendition", "msn", "init", "part", "segment",
             "duration", "captured", "source", "role", "price", "spsp", "load", "expiration", "L", "l"];
         let mut r = rand::rngs::StdRng::seed_from_u64(seed);
-        let kinds = [30311u16, 1311, 5200, 6200, 7000, 31311, 31312, 1984, 1985];
+        let kinds = [30311u16, 1311, 5200, 6200, 7000, 31311, 21311, 31312, 1984, 1985];
         let kind = kinds[r.random_range(0..kinds.len())];
         let n = r.random_range(0..12);
         let tags: Vec<Tag> = (0..n)
@@ -489,6 +493,7 @@ proptest::proptest! {
         if let Ok(v) = JobResult::from_event(&ev) { proptest::prop_assert_eq!(JobResult::from_event(&v.sign(&keys(1), T).unwrap()).unwrap(), v); }
         if let Ok(v) = JobFeedback::from_event(&ev) { proptest::prop_assert_eq!(JobFeedback::from_event(&v.sign(&keys(1), T).unwrap()).unwrap(), v); }
         if let Ok(v) = SegmentManifest::from_event(&ev) { proptest::prop_assert_eq!(SegmentManifest::from_event(&v.sign(&keys(1), T).unwrap()).unwrap(), v); }
+        if let Ok(v) = PartManifest::from_event(&ev) { proptest::prop_assert_eq!(PartManifest::from_event(&v.sign(&keys(1), T).unwrap()).unwrap(), v); }
         if let Ok(v) = RelayOffer::from_event(&ev) { proptest::prop_assert_eq!(RelayOffer::from_event(&v.sign(&keys(1), T).unwrap()).unwrap(), v); }
         if let Ok(v) = Report::from_event(&ev) { proptest::prop_assert_eq!(Report::from_event(&v.sign(&keys(1), T).unwrap()).unwrap(), v); }
         if let Ok(v) = TakedownVote::from_event(&ev) { proptest::prop_assert_eq!(TakedownVote::from_event(&v.sign(&keys(1), T).unwrap()).unwrap(), v); }
