@@ -1,8 +1,10 @@
 //! `tollcast bench network` through the real binary: a 20 s run of encoder (ffmpeg) -> origin
-//! -> relay A -> 2 edge relays -> 4 paying viewers on 127.0.0.1 completes on a 2-core machine,
-//! its report is internally consistent (the stages sum to the total within 5 %, every viewer got
-//! every part, payments were made and credited), and its measured.toml feeds `tollcast econ`.
-//! Bad options exit 1 with a message.
+//! -> relay A -> 2 edge relays -> 4 paying viewers on 127.0.0.1, with a transcoder (paid NIP-90
+//! job, one ffmpeg for a 240p rung) whose rung goes job origin -> rung relay A -> rung edge -> 2
+//! paying viewers, completes on a 2-core machine; its report is internally consistent on both
+//! paths (the stages, transcode included on the rung path, sum to the total within 5 %; every
+//! viewer got every part, payments were made and credited), and its measured.toml (transcoder
+//! CPU per ladder-minute included) feeds `tollcast econ`. Bad options exit 1 with a message.
 
 mod common;
 
@@ -31,6 +33,12 @@ fn bench_network_20s_report_is_consistent_and_feeds_econ() {
             "640x360",
             "--video-kbps",
             "800",
+            "--ladder",
+            "240p",
+            "--ladder-preset",
+            "ultrafast",
+            "--rung-viewers",
+            "2",
             "--out",
             &o,
             "--json",
@@ -116,13 +124,76 @@ fn bench_network_20s_report_is_consistent_and_feeds_econ() {
     assert!((0.25e9..0.6e9).contains(&bvh), "{bvh} B per viewer-hour");
     assert!(j["machine"]["nproc"].as_u64().unwrap() >= 1);
 
+    // The rung path: the transcode stage is measured on a viewer path and the stages add up.
+    let g = &j["rung"];
+    assert_eq!(g["rendition"], "240p", "{g}");
+    let rstages = g["stages"].as_array().unwrap();
+    assert_eq!(rstages.iter().filter(|s| s["on_path"] == true).count(), 7);
+    for s in rstages {
+        assert!(
+            s["ms"]["n"].as_u64().unwrap() > 0,
+            "rung stage without samples: {s}"
+        );
+        assert!(s["ms"]["p50"].as_f64().is_some_and(f64::is_finite), "{s}");
+    }
+    let transcode = rstages
+        .iter()
+        .find(|s| s["name"].as_str().unwrap().starts_with("transcode"))
+        .expect("a transcode stage");
+    let t50 = transcode["ms"]["p50"].as_f64().unwrap();
+    // A rung part cannot be out before the source part it is made of.
+    assert!((0.0..10_000.0).contains(&t50), "transcode p50 {t50} ms");
+    assert_eq!(
+        g["transcode_ms"]["n"].as_u64().unwrap() * 2,
+        transcode["ms"]["n"].as_u64().unwrap(),
+        "per part and per (part, viewer) samples: {g}"
+    );
+    println!(
+        "BENCH rung total p50 {} ms, stage p50 sum {} ms, transcode p50 {t50} ms",
+        g["total"]["p50"], g["consistency"]["p50_sum_ms"]
+    );
+    let rc = &g["consistency"];
+    let rgap = |a: &str, b: &str| {
+        let (a, b) = (rc[a].as_f64().unwrap(), rc[b].as_f64().unwrap());
+        (a - b).abs() / b
+    };
+    assert!(rgap("mean_sum_ms", "mean_total_ms") <= 0.001, "{rc}");
+    let rstalls = g["viewers"]["stalls"].as_u64().unwrap();
+    assert!(
+        rgap("p50_sum_ms", "p50_total_ms") <= if rstalls == 0 { 0.05 } else { 0.10 },
+        "{rc}, {rstalls} stalls"
+    );
+    let rv = &g["viewers"];
+    assert!(rv["parts_in_window"].as_u64().unwrap() >= 50, "{rv}");
+    assert_eq!(rv["parts_missed"], 0, "{rv}");
+    assert_eq!(rv["payment_required"], 0, "{rv}");
+    assert_eq!(
+        g["parts_unmatched"], 0,
+        "every rung part dates to a source part: {g}"
+    );
+    // The transcoder kept up with the live source and its CPU was counted.
+    let tc = &j["transcoder"];
+    let secs = tc["transcoded_s"].as_f64().unwrap();
+    let window = j["options"]["duration_s"].as_f64().unwrap();
+    assert!(secs >= 0.7 * window && secs <= window + 2.0, "{tc}");
+    assert!(tc["ffmpeg_cpu_s"].as_f64().unwrap() > 0.0, "{tc}");
+    assert!(tc["agent_cpu_s"].as_f64().unwrap() > 0.0, "{tc}");
+    let cpm = tc["core_seconds_per_ladder_minute"].as_f64().unwrap();
+    assert!(cpm > 0.0 && cpm < 120.0, "{tc}");
+    assert!(
+        tc["streamer_paid"].as_u64().unwrap() > 0,
+        "the job was paid: {tc}"
+    );
+
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("total: capture -> playing") && md.contains("consistent within 5 %"));
+    assert!(md.contains("## Rung path: 240p") && md.contains("CPU per minute of ladder"));
 
     // measured.toml: relay and payment figures now measured, and `tollcast econ` takes it.
     let m = std::fs::read_to_string(out.join("measured.toml")).unwrap();
     let t: toml::Table = toml::from_str(&m).unwrap();
     for k in [
+        "transcoder_core_seconds_per_ladder_minute",
         "relay_core_seconds_per_viewer_hour",
         "relay_bytes_per_viewer_hour",
         "payment_bytes_per_viewer_hour",
@@ -144,10 +215,12 @@ fn bench_network_20s_report_is_consistent_and_feeds_econ() {
     );
     assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
     let ej: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
-    assert_eq!(
-        ej["measured"]["relay_core_seconds_per_viewer_hour"]["status"],
-        "measured"
-    );
+    for k in [
+        "relay_core_seconds_per_viewer_hour",
+        "transcoder_core_seconds_per_ladder_minute",
+    ] {
+        assert_eq!(ej["measured"][k]["status"], "measured", "{k}");
+    }
 }
 
 #[test]
@@ -158,6 +231,16 @@ fn bench_network_bad_options_exit_1() {
         (
             vec!["--parts-ms", "500", "--segment-s", "0.2"],
             "at least one part",
+        ),
+        (vec!["--ladder", "tall"], "want a height like 360p"),
+        (
+            vec!["--size", "640x360", "--ladder", "360p,480p"],
+            "no rung below the source's 360 lines",
+        ),
+        (vec!["--ladder-preset", "placebo"], "one of ultrafast"),
+        (
+            vec!["--rung-viewers", "0"],
+            "--rung-viewers must be at least 1",
         ),
     ] {
         let mut a = vec!["bench", "network"];

@@ -84,6 +84,18 @@ pub fn children_named(comm: &str) -> Vec<u32> {
     out
 }
 
+/// Command line of process `pid`, arguments joined by spaces ("" if it is gone).
+pub fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
 /// CPU nanoseconds of this whole process (all threads, live and exited; 10 ms resolution).
 pub fn self_ns() -> u64 {
     stat_ns("/proc/self/stat").unwrap_or(0)
@@ -120,5 +132,6 @@ mod tests {
             self_ns()
         );
         assert_eq!(prefix_ns(&threads_by_name(), "no-such-thread"), 0);
+        assert!(cmdline(std::process::id()).contains("tollcast"));
     }
 }

@@ -1,5 +1,6 @@
 //! Just enough LL-HLS media-playlist reading for a simulated player: the parts (segment
-//! sequence number, part index, chunk hash), where the open segment stands, and PART-HOLD-BACK.
+//! sequence number, part index, chunk hash, capture time from EXT-X-PROGRAM-DATE-TIME), where
+//! the open segment stands, and PART-HOLD-BACK.
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListedPart {
@@ -7,6 +8,9 @@ pub struct ListedPart {
     pub index: u32,
     pub hash: String,
     pub duration: f64,
+    /// Capture time of the part's first sample (ms since the epoch): its segment's
+    /// EXT-X-PROGRAM-DATE-TIME plus the durations of the parts before it.
+    pub capture_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -40,29 +44,37 @@ pub fn parse(text: &str) -> Listing {
     let mut l = Listing::default();
     let mut msn = 0u64;
     let mut idx = 0u32;
+    // Capture time of the next part: set by a PROGRAM-DATE-TIME, advanced by each part.
+    let mut at: Option<f64> = None;
     for line in text.lines().map(str::trim) {
-        if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+        if let Some(v) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            at = crate::demo::hls::parse_pdt(v).map(|ms| ms as f64);
+        } else if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
             msn = v.trim().parse().unwrap_or(0);
         } else if line.starts_with("#EXT-X-SERVER-CONTROL:") {
             l.part_hold_back = attr(line, "PART-HOLD-BACK").and_then(|v| v.parse().ok());
         } else if line.starts_with("#EXT-X-PART:") {
+            let duration = attr(line, "DURATION")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
             if let Some(uri) = attr(line, "URI") {
                 l.parts.push(ListedPart {
                     msn,
                     index: idx,
                     hash: hash_of(uri),
-                    duration: attr(line, "DURATION")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0.0),
+                    duration,
+                    capture_ms: at,
                 });
             }
+            at = at.map(|t| t + duration * 1000.0);
             idx += 1;
         } else if line == "#EXT-X-ENDLIST" {
             l.ended = true;
         } else if !line.is_empty() && !line.starts_with('#') {
-            // A segment URI closes segment `msn`.
+            // A segment URI closes segment `msn`; the next one dates itself.
             msn += 1;
             idx = 0;
+            at = None;
         }
     }
     l.open_msn = msn;
@@ -80,6 +92,7 @@ mod tests {
         let text = format!(
             "#EXTM3U\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.6,HOLD-BACK=3\n\
              #EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-MAP:URI=\"../../{i}.mp4\"\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-11-27T07:00:00.100Z\n\
              #EXT-X-PART:DURATION=0.2,URI=\"../../{a}.m4s\",INDEPENDENT=YES\n\
              #EXT-X-PART:DURATION=0.2,URI=\"../../{b}.m4s\"\n#EXTINF:0.4,\n../../{s}.m4s\n\
              #EXT-X-PART:DURATION=0.2,URI=\"../../{c}.m4s\",INDEPENDENT=YES\n\
@@ -100,5 +113,11 @@ mod tests {
         assert_eq!((l.parts[2].msn, l.parts[2].index), (8, 0));
         assert_eq!((l.open_msn, l.open_parts), (8, 1));
         assert!((l.parts[0].duration - 0.2).abs() < 1e-9);
+        // Dated by the segment's PROGRAM-DATE-TIME plus the parts before; the open segment
+        // has no date of its own here.
+        let t0 = crate::demo::hls::parse_pdt("2026-11-27T07:00:00.100Z").unwrap() as f64;
+        assert_eq!(l.parts[0].capture_ms, Some(t0));
+        assert!((l.parts[1].capture_ms.unwrap() - (t0 + 200.0)).abs() < 1e-6);
+        assert_eq!(l.parts[2].capture_ms, None);
     }
 }

@@ -1,5 +1,6 @@
 //! From raw timings to the report: the latency budget per stage (p50/p95/p99, stages summing to
-//! the total), payment overhead per chunk, relay cost per viewer-hour, CPU per agent, and the
+//! the total) on the source path and, with a transcoder, on the rung path; payment overhead per
+//! chunk, relay cost per viewer-hour, transcoder CPU per ladder-minute, CPU per agent, and the
 //! three renderings (Markdown, JSON via serde, measured.toml for `tollcast econ --measured`).
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,6 +13,7 @@ use super::cpu;
 use super::machine::Machine;
 use super::network::{CpuSnap, Mode, Options, PartInfo, PaymentLog, PlayerLog};
 use super::stats::Summary;
+use tollcast_media::ladder::Rung;
 
 /// Everything a run recorded.
 pub struct Raw {
@@ -32,6 +34,26 @@ pub struct Raw {
     pub payment_wire_bytes: Vec<u64>,
     /// hls.js players' JSON (origin, then edge), when --hlsjs.
     pub browser: Vec<Result<serde_json::Value, String>>,
+    /// The transcoder and the rung branch, when a ladder was asked for.
+    pub rung: Option<RungRaw>,
+}
+
+/// What the rung branch recorded.
+pub struct RungRaw {
+    /// The rung the rung viewers watch.
+    pub rendition: String,
+    /// Rungs asked for, and the renditions the job origin serves (source + rungs made).
+    pub ladder: Vec<Rung>,
+    pub renditions: Vec<String>,
+    pub preset: String,
+    /// Probe at the transcoder's job origin, at the rung relay A, and the paying rung viewers.
+    pub probe_job: PlayerLog,
+    pub probe_a: PlayerLog,
+    pub viewers: Vec<PlayerLog>,
+    /// Payments the rung viewers made (whole run).
+    pub payments: usize,
+    /// Base units the streamer paid the transcoder (whole run).
+    pub streamer_paid: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +150,48 @@ pub struct BrowserPlayer {
     pub errors: Vec<String>,
 }
 
+/// The budget of the transcoded path: encoder -> origin -> transcoder (job origin) -> rung
+/// relay A -> rung edge (paid) -> rung viewers.
+#[derive(Debug, Clone, Serialize)]
+pub struct RungPath {
+    pub rendition: String,
+    pub stages: Vec<Stage>,
+    pub total: Summary,
+    pub consistency: Consistency,
+    /// Source part available at the origin -> rung part listed at the job origin, per rung part.
+    pub transcode_ms: Summary,
+    /// The same by the part's position in its segment (0 = first): the transcoder is fed whole
+    /// segments, and a segment's last part can only be closed when the next one is fed.
+    pub transcode_by_position_ms: Vec<Summary>,
+    pub hop_ms: BTreeMap<String, Summary>,
+    pub viewers: Viewers,
+    /// Rung parts of the window dated by their playlist but matching no source part.
+    pub parts_unmatched: usize,
+    /// Payments the rung viewers made to the rung edge (whole run).
+    pub payments: usize,
+}
+
+/// What the transcoder spent on the ladder during the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct TranscoderCost {
+    /// Rungs made (e.g. `360p 700 kbit/s`), x264 preset.
+    pub ladder: Vec<String>,
+    pub preset: String,
+    /// The ladder ffmpeg (decode + scale + encode every rung), all its threads.
+    pub ffmpeg_cpu_s: f64,
+    /// The agent's runtime: source pull + hash/signature checks, ladder I/O, cutting, storing,
+    /// signing and publishing rung manifests, serving the job origin, its ILP node.
+    pub agent_cpu_s: f64,
+    /// Seconds of source turned into every rung during the window.
+    pub transcoded_s: f64,
+    /// (ffmpeg + agent) CPU per minute of source transcoded into the whole ladder.
+    pub core_seconds_per_ladder_minute: f64,
+    /// The streamer's job client + wallet node (pays per unit), not in the figure above.
+    pub job_client_cpu_s: f64,
+    /// Base units (USD, scale 6) the streamer paid the transcoder in the run.
+    pub streamer_paid: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct OptionsOut {
     pub duration_s: f64,
@@ -138,6 +202,9 @@ pub struct OptionsOut {
     pub video: String,
     pub price_per_second: u64,
     pub pay_every_ms: u64,
+    /// Rungs asked for (empty: no transcoder) and rung viewers.
+    pub ladder: Vec<String>,
+    pub rung_viewers: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,11 +233,32 @@ pub struct NetworkReport {
     /// hls.js in headless Chromium at the origin and at an edge (with --hlsjs).
     pub browser: Vec<BrowserPlayer>,
     pub browser_errors: Vec<String>,
+    /// The transcoded path (with --ladder).
+    pub rung: Option<RungPath>,
+    pub transcoder: Option<TranscoderCost>,
+}
+
+fn rung_label(r: &Rung) -> String {
+    format!("{}:{}", r.name, r.video_bps / 1000)
 }
 
 pub fn command_line(o: &Options) -> String {
+    let ladder = if o.ladder.is_empty() {
+        " --ladder none".to_string()
+    } else {
+        format!(
+            " --ladder {} --ladder-preset {} --rung-viewers {}",
+            o.ladder
+                .iter()
+                .map(rung_label)
+                .collect::<Vec<_>>()
+                .join(","),
+            o.ladder_preset,
+            o.rung_viewers
+        )
+    };
     format!(
-        "tollcast bench network --duration {} --viewers {} --edges {} --parts-ms {} --size {}x{} --fps {} --video-kbps {}",
+        "tollcast bench network --duration {} --viewers {} --edges {} --parts-ms {} --size {}x{} --fps {} --video-kbps {}{ladder}",
         o.duration.as_secs(),
         o.viewers,
         o.edges,
@@ -268,56 +356,25 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         "relay hop 2 (relay A -> edge relay, paid)",
         "player buffer (PART-HOLD-BACK play-out delay)",
     ];
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    let mut total = Vec::new();
+    let (shown, stalls, stalled_ms) = play_all(&all, &r.viewers, hold_s, &window);
     let mut to_origin = Vec::new();
     let mut hop1 = Vec::new();
-    let mut hop2 = Vec::new();
-    let mut missed = 0usize;
-    let mut stalls = 0usize;
-    let mut stalled_ms = 0.0;
-    let shown: Vec<HashMap<&str, f64>> = r
-        .viewers
-        .iter()
-        .map(|v| {
-            let (map, n, ms) = play_out(&all, &v.recv, hold_s, &window);
-            stalls += n;
-            stalled_ms += ms;
-            map
-        })
-        .collect();
+    let mut path = Vec::new();
     for (hash, p) in &in_window {
         to_origin.push(p.available_ms - p.capture_ms);
-        let r0 = r.probe_origin.recv.get(*hash);
-        let ra = r.probe_a.recv.get(*hash);
+        let r0 = r.probe_origin.recv.get(*hash).copied();
+        let ra = r.probe_a.recv.get(*hash).copied();
         if let (Some(r0), Some(ra)) = (r0, ra) {
             hop1.push(ra - r0);
         }
-        for (v, shown) in r.viewers.iter().zip(&shown) {
-            let Some(rv) = v.recv.get(*hash) else {
-                missed += 1;
-                continue;
-            };
-            if let Some(ra) = ra {
-                hop2.push(rv - ra);
-            }
-            let (Some(r0), Some(ra), Some(d)) = (r0, ra, shown.get(hash.as_str())) else {
-                continue;
-            };
-            let vals = [
-                p.fragment_ms - p.capture_ms,
-                p.available_ms - p.fragment_ms,
-                r0 - p.available_ms,
-                ra - r0,
-                rv - ra,
-                d - rv,
-            ];
-            for (s, v) in samples.iter_mut().zip(vals) {
-                s.push(v);
-            }
-            total.push(d - p.capture_ms);
-        }
+        path.push(PathPart {
+            hash: hash.as_str(),
+            capture: p.capture_ms,
+            marks: vec![Some(p.fragment_ms), Some(p.available_ms), r0, ra],
+        });
     }
+    let b = budget(&path, &r.viewers, &shown);
+    let (samples, total, missed, hop2) = (b.samples, b.total, b.missed, b.hop_edge);
     let notes = [
         "includes waiting for the part's own media (one part duration) and x264 + RTMP + remux",
         "fMP4 split, cut, SHA-256, chunk store, playlist update",
@@ -326,17 +383,7 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         "edge relay: the same, plus the credit-mode check per request",
         "a real-time player started PART-HOLD-BACK behind the newest part it had, stalling when a part is late: shown - received",
     ];
-    let mut stages: Vec<Stage> = names
-        .iter()
-        .zip(notes)
-        .zip(&samples)
-        .map(|((n, note), s)| Stage {
-            name: n.to_string(),
-            on_path: true,
-            ms: Summary::of(s),
-            note: note.to_string(),
-        })
-        .collect();
+    let mut stages = on_path_stages(&names, &notes, &samples);
 
     // Payments in the window.
     let pays: Vec<&PaymentLog> = r.payments.iter().filter(|p| window(p.start_ms)).collect();
@@ -380,18 +427,7 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
     });
 
     let total_s = Summary::of(&total);
-    let on: Vec<&Stage> = stages.iter().filter(|s| s.on_path).collect();
-    let mean_sum: f64 = on.iter().map(|s| s.ms.mean).sum();
-    let p50_sum: f64 = on.iter().map(|s| s.ms.p50).sum();
-    let consistency = Consistency {
-        mean_sum_ms: mean_sum,
-        mean_total_ms: total_s.mean,
-        p50_sum_ms: p50_sum,
-        p50_total_ms: total_s.p50,
-        p50_gap_pct: gap(p50_sum, total_s.p50),
-        mean_gap_pct: gap(mean_sum, total_s.mean),
-        within_5_pct: gap(p50_sum, total_s.p50) <= 5.0 && gap(mean_sum, total_s.mean) <= 5.0,
-    };
+    let consistency = consistency_of(&stages, &total_s);
 
     // CPU per agent.
     let (c0, c1) = &r.cpu;
@@ -420,12 +456,27 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
             "Nostr relay + byte meters (main runtime)",
             "tokio-runtime-w",
         ),
+        (
+            "transcoder agent (source pull + checks, ladder I/O, cut, sign, job origin, ILP node)",
+            "tcb-xcode",
+        ),
+        (
+            "streamer's job client + wallet node (pays the transcoder)",
+            "tcb-xpay",
+        ),
+        ("rung relay A", "tcb-rung-a"),
+        ("rung edge relay (HTTP delivery)", "tcb-redge-"),
+        ("rung edge's ILP node (in-memory ledger)", "tcb-reilp-"),
+        ("rung viewers' wallet node + STREAM senders", "tcb-rpay"),
     ];
     let mut accounted = 0.0;
     for (label, prefix) in agents {
         let v = by_prefix(prefix);
         accounted += v;
-        cpu_s.insert(label.to_string(), v);
+        // Rung-branch runtimes exist only with a ladder.
+        if r.rung.is_some() || !prefix.starts_with("tcb-r") && !prefix.starts_with("tcb-x") {
+            cpu_s.insert(label.to_string(), v);
+        }
     }
     let process = secs(c1.process_ns.saturating_sub(c0.process_ns));
     cpu_s.insert(
@@ -440,6 +491,35 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         "ffmpeg remux at the origin".into(),
         secs(c1.remux_ns.saturating_sub(c0.remux_ns)),
     );
+    let transcoder = r.rung.as_ref().map(|g| {
+        let ffmpeg = secs(c1.ladder_ns.saturating_sub(c0.ladder_ns));
+        cpu_s.insert("ffmpeg ladder at the transcoder".into(), ffmpeg);
+        let agent = by_prefix("tcb-xcode");
+        let transcoded_s = c1.transcoded_ms.saturating_sub(c0.transcoded_ms) as f64 / 1000.0;
+        TranscoderCost {
+            ladder: g
+                .ladder
+                .iter()
+                .filter(|l| g.renditions.contains(&l.name))
+                .map(|l| format!("{} {} kbit/s", l.name, l.video_bps / 1000))
+                .collect(),
+            preset: g.preset.clone(),
+            ffmpeg_cpu_s: ffmpeg,
+            agent_cpu_s: agent,
+            transcoded_s,
+            core_seconds_per_ladder_minute: if transcoded_s > 0.0 {
+                (ffmpeg + agent) / transcoded_s * 60.0
+            } else {
+                f64::NAN
+            },
+            job_client_cpu_s: by_prefix("tcb-xpay"),
+            streamer_paid: g.streamer_paid,
+        }
+    });
+    let rung = r
+        .rung
+        .as_ref()
+        .map(|g| rung_path(g, &parts, correction, hold_s, &window));
 
     let window_s = (r.t_end - r.t_start) / 1000.0;
     let viewer_hours = r.viewers.len() as f64 * window_s / 3600.0;
@@ -513,34 +593,13 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         bytes_per_viewer_hour: wire as f64 / viewer_hours,
         core_seconds_per_viewer_hour: wallet_cpu.max(eilp_cpu) / viewer_hours,
     };
-    let viewers = Viewers {
-        viewers: r.viewers.len(),
-        parts_in_window: in_window.len(),
-        parts_missed: missed,
-        errors: r
-            .viewers
-            .iter()
-            .map(|v| v.errors.iter().filter(|(t, _)| window(*t)).count() as u64)
-            .sum(),
-        payment_required: r
-            .viewers
-            .iter()
-            .map(|v| {
-                v.errors
-                    .iter()
-                    .filter(|(t, e)| window(*t) && e.starts_with("402"))
-                    .count() as u64
-            })
-            .sum(),
-        last_error: r
-            .viewers
-            .iter()
-            .filter_map(|v| v.errors.iter().rev().find(|(t, _)| window(*t)))
-            .map(|(_, e)| e.clone())
-            .next(),
-        stalls,
-        stalled_ms,
-    };
+    let viewers = viewers_summary(
+        &r.viewers,
+        in_window.len(),
+        missed,
+        (stalls, stalled_ms),
+        &window,
+    );
     let mut hop_ms = BTreeMap::new();
     hop_ms.insert("origin -> relay A".to_string(), Summary::of(&hop1));
     hop_ms.insert("relay A -> edge (paid)".to_string(), Summary::of(&hop2));
@@ -600,6 +659,12 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
             ),
             price_per_second: o.price_per_second,
             pay_every_ms: o.pay_every.as_millis() as u64,
+            ladder: o.ladder.iter().map(rung_label).collect(),
+            rung_viewers: if o.ladder.is_empty() {
+                0
+            } else {
+                o.rung_viewers
+            },
         },
         part_hold_back_s: Some(hold_s),
         capture_clock_correction_ms: correction,
@@ -607,7 +672,12 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         total: total_s,
         consistency,
         capture_to_origin_ms: Summary::of(&to_origin),
-        part_bytes: Summary::of(&in_window.iter().map(|(_, p)| p.size as f64).collect::<Vec<_>>()),
+        part_bytes: Summary::of(
+            &in_window
+                .iter()
+                .map(|(_, p)| p.size as f64)
+                .collect::<Vec<_>>(),
+        ),
         hop_ms,
         payment,
         relay,
@@ -615,15 +685,287 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         viewers,
         browser,
         browser_errors,
-        not_measured: vec![
-            "transcode stage: the transcoder agent (NIP-90 ladder job) is not in this bench's tree yet; the stream is served at its source rendition".into(),
-            if native {
+        not_measured: {
+            let mut v = Vec::new();
+            if r.rung.is_none() {
+                v.push("transcode stage: no transcoder in this run (--ladder none); run with e.g. --ladder 360p,240p".into());
+            }
+            v.push(if native {
                 "credit mode: run again with --mode credit to compare".into()
             } else {
                 "ILP-native mode: run again with --mode native to compare".into()
-            },
-        ],
+            });
+            v
+        },
+        rung,
+        transcoder,
     })
+}
+
+/// Every viewer's play-out of `parts` (sorted by capture): when each part was shown, and the
+/// stalls that began in the window (count, ms) over all viewers.
+fn play_all<'a>(
+    parts: &[(&'a String, &'a PartInfo)],
+    viewers: &[PlayerLog],
+    hold_s: f64,
+    window: &dyn Fn(f64) -> bool,
+) -> (Vec<HashMap<&'a str, f64>>, usize, f64) {
+    let (mut stalls, mut stalled_ms) = (0, 0.0);
+    let shown = viewers
+        .iter()
+        .map(|v| {
+            let (map, n, ms) = play_out(parts, &v.recv, hold_s, window);
+            stalls += n;
+            stalled_ms += ms;
+            map
+        })
+        .collect();
+    (shown, stalls, stalled_ms)
+}
+
+/// One part on a path: its capture time and when it passed each checkpoint before the
+/// viewers (ms since the epoch; `None`: that probe never had it).
+struct PathPart<'a> {
+    hash: &'a str,
+    capture: f64,
+    marks: Vec<Option<f64>>,
+}
+
+/// Per (part, viewer): the stages between consecutive checkpoints, then viewer received and
+/// shown; they telescope to shown - capture (the total).
+struct Budget {
+    samples: Vec<Vec<f64>>,
+    total: Vec<f64>,
+    /// (part, viewer) pairs the viewer never received.
+    missed: usize,
+    /// Last checkpoint -> viewer received (the paid edge hop).
+    hop_edge: Vec<f64>,
+}
+
+fn budget(parts: &[PathPart], viewers: &[PlayerLog], shown: &[HashMap<&str, f64>]) -> Budget {
+    let k = parts.first().map_or(0, |p| p.marks.len());
+    let mut b = Budget {
+        samples: vec![Vec::new(); k + 2],
+        total: Vec::new(),
+        missed: 0,
+        hop_edge: Vec::new(),
+    };
+    for p in parts {
+        let last = p.marks.last().copied().flatten();
+        for (v, shown) in viewers.iter().zip(shown) {
+            let Some(&rv) = v.recv.get(p.hash) else {
+                b.missed += 1;
+                continue;
+            };
+            if let Some(l) = last {
+                b.hop_edge.push(rv - l);
+            }
+            let (Some(marks), Some(&d)) = (
+                p.marks.iter().copied().collect::<Option<Vec<f64>>>(),
+                shown.get(p.hash),
+            ) else {
+                continue;
+            };
+            let mut prev = p.capture;
+            for (s, t) in b.samples.iter_mut().zip(marks.into_iter().chain([rv, d])) {
+                s.push(t - prev);
+                prev = t;
+            }
+            b.total.push(d - p.capture);
+        }
+    }
+    b
+}
+
+fn on_path_stages(names: &[&str], notes: &[&str], samples: &[Vec<f64>]) -> Vec<Stage> {
+    names
+        .iter()
+        .zip(notes)
+        .zip(samples)
+        .map(|((n, note), s)| Stage {
+            name: n.to_string(),
+            on_path: true,
+            ms: Summary::of(s),
+            note: note.to_string(),
+        })
+        .collect()
+}
+
+/// Do the on-path stages' p50s and means add up to the total's?
+fn consistency_of(stages: &[Stage], total: &Summary) -> Consistency {
+    let on: Vec<&Stage> = stages.iter().filter(|s| s.on_path).collect();
+    let mean_sum: f64 = on.iter().map(|s| s.ms.mean).sum();
+    let p50_sum: f64 = on.iter().map(|s| s.ms.p50).sum();
+    Consistency {
+        mean_sum_ms: mean_sum,
+        mean_total_ms: total.mean,
+        p50_sum_ms: p50_sum,
+        p50_total_ms: total.p50,
+        p50_gap_pct: gap(p50_sum, total.p50),
+        mean_gap_pct: gap(mean_sum, total.mean),
+        within_5_pct: gap(p50_sum, total.p50) <= 5.0 && gap(mean_sum, total.mean) <= 5.0,
+    }
+}
+
+fn viewers_summary(
+    viewers: &[PlayerLog],
+    parts_in_window: usize,
+    missed: usize,
+    (stalls, stalled_ms): (usize, f64),
+    window: &dyn Fn(f64) -> bool,
+) -> Viewers {
+    let in_window = |v: &'_ PlayerLog| -> Vec<(f64, String)> {
+        v.errors
+            .iter()
+            .filter(|(t, _)| window(*t))
+            .cloned()
+            .collect()
+    };
+    let errors: Vec<(f64, String)> = viewers.iter().flat_map(in_window).collect();
+    Viewers {
+        viewers: viewers.len(),
+        parts_in_window,
+        parts_missed: missed,
+        errors: errors.len() as u64,
+        payment_required: errors.iter().filter(|(_, e)| e.starts_with("402")).count() as u64,
+        last_error: viewers
+            .iter()
+            .filter_map(|v| v.errors.iter().rev().find(|(t, _)| window(*t)))
+            .map(|(_, e)| e.clone())
+            .next(),
+        stalls,
+        stalled_ms,
+    }
+}
+
+/// The rung path's budget. A rung part is dated by its playlist (PROGRAM-DATE-TIME: the ladder
+/// carries the source's capture clock), moved back by the same clock correction as the
+/// source, and matched to the source part it overlaps most; the transcode stage runs from
+/// that source part being available at the origin to the rung part being listed at the job
+/// origin (a probe's blocking playlist reload there returns as soon as the part is out).
+fn rung_path(
+    g: &RungRaw,
+    source: &HashMap<String, PartInfo>,
+    correction: f64,
+    hold_s: f64,
+    window: &dyn Fn(f64) -> bool,
+) -> RungPath {
+    let mut src: Vec<&PartInfo> = source.values().collect();
+    src.sort_by(|a, b| a.capture_ms.total_cmp(&b.capture_ms));
+    // Rung parts as the job origin listed them.
+    let rung: HashMap<String, PartInfo> = g
+        .probe_job
+        .listed
+        .iter()
+        .filter_map(|(h, l)| {
+            let capture = l.capture_ms? - correction;
+            Some((
+                h.clone(),
+                PartInfo {
+                    duration_s: l.duration_s,
+                    size: 0,
+                    capture_ms: capture,
+                    fragment_ms: l.at_ms,
+                    available_ms: l.at_ms,
+                },
+            ))
+        })
+        .collect();
+    let mut all: Vec<(&String, &PartInfo)> = rung.iter().collect();
+    all.sort_by(|a, b| a.1.capture_ms.total_cmp(&b.1.capture_ms));
+    let (shown, stalls, stalled_ms) = play_all(&all, &g.viewers, hold_s, window);
+    let overlap = |a: &PartInfo, b: &PartInfo| {
+        let (a0, a1) = (a.capture_ms, a.capture_ms + a.duration_s * 1000.0);
+        let (b0, b1) = (b.capture_ms, b.capture_ms + b.duration_s * 1000.0);
+        (a1.min(b1) - a0.max(b0)).max(0.0)
+    };
+    let (mut path, mut transcode, mut hop1, mut unmatched, mut in_window) =
+        (Vec::new(), Vec::new(), Vec::new(), 0, 0);
+    let mut by_position: Vec<Vec<f64>> = Vec::new();
+    for (hash, p) in all.iter().filter(|(_, p)| window(p.available_ms)) {
+        in_window += 1;
+        // Source parts are sorted by capture: look only near the rung part's start.
+        let i = src.partition_point(|s| s.capture_ms + s.duration_s * 1000.0 <= p.capture_ms);
+        let best = src[i..]
+            .iter()
+            .take(4)
+            .map(|s| (overlap(p, s), *s))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .filter(|(o, _)| *o >= 0.5 * p.duration_s * 1000.0);
+        let Some((_, s)) = best else {
+            unmatched += 1;
+            continue;
+        };
+        transcode.push(p.available_ms - s.available_ms);
+        if let Some(l) = g.probe_job.listed.get(*hash) {
+            let i = (l.index as usize).min(63);
+            if by_position.len() <= i {
+                by_position.resize(i + 1, Vec::new());
+            }
+            by_position[i].push(p.available_ms - s.available_ms);
+        }
+        let rj = g.probe_job.recv.get(*hash).copied();
+        let ra = g.probe_a.recv.get(*hash).copied();
+        if let (Some(rj), Some(ra)) = (rj, ra) {
+            hop1.push(ra - rj);
+        }
+        path.push(PathPart {
+            hash: hash.as_str(),
+            capture: p.capture_ms,
+            marks: vec![
+                Some(s.fragment_ms),
+                Some(s.available_ms),
+                Some(p.available_ms),
+                rj,
+                ra,
+            ],
+        });
+    }
+    let b = budget(&path, &g.viewers, &shown);
+    let names = [
+        "encode (capture -> source fragment out of ffmpeg)",
+        "cut (source fragment -> source part available at origin)",
+        "transcode (source part at origin -> rung part listed at the job origin)",
+        "job origin delivery (listed -> a player at the job origin has it)",
+        "relay hop 1 (job origin -> rung relay A)",
+        "relay hop 2 (rung relay A -> rung edge relay, paid)",
+        "player buffer (PART-HOLD-BACK play-out delay)",
+    ];
+    let notes = [
+        "as on the source path, for the source part holding most of the rung part's media",
+        "as on the source path",
+        "the transcoder's source pull (it waits for the segment's signed manifest, then fetches and checks every part) + ffmpeg ladder (decode, scale, x264) + cut, store, playlist",
+        "LL-HLS part GET at the transcoder's job origin",
+        "rung relay A: playlist pass-through, chunk fetch, hash + check against the transcoder's signed manifest, cache",
+        "rung edge relay: the same, plus the credit-mode check per request",
+        "as on the source path",
+    ];
+    let stages = on_path_stages(&names, &notes, &b.samples);
+    let total = Summary::of(&b.total);
+    let mut hop_ms = BTreeMap::new();
+    hop_ms.insert("job origin -> rung relay A".to_string(), Summary::of(&hop1));
+    hop_ms.insert(
+        "rung relay A -> rung edge (paid)".to_string(),
+        Summary::of(&b.hop_edge),
+    );
+    RungPath {
+        rendition: g.rendition.clone(),
+        consistency: consistency_of(&stages, &total),
+        stages,
+        total,
+        transcode_ms: Summary::of(&transcode),
+        transcode_by_position_ms: by_position.iter().map(|v| Summary::of(v)).collect(),
+        hop_ms,
+        viewers: viewers_summary(
+            &g.viewers,
+            in_window,
+            b.missed,
+            (stalls, stalled_ms),
+            window,
+        ),
+        parts_unmatched: unmatched,
+        payments: g.payments,
+    }
 }
 
 fn ms(v: f64) -> String {
@@ -632,6 +974,56 @@ fn ms(v: f64) -> String {
     } else {
         format!("{v:.0}")
     }
+}
+
+/// A latency budget as a Markdown table, then whether its stages add up.
+fn budget_table(o: &mut String, stages: &[Stage], total: &Summary, consistency: &Consistency) {
+    let _ = writeln!(
+        o,
+        "| stage | p50 | p95 | p99 | mean | n | note |\n|---|---|---|---|---|---|---|"
+    );
+    for s in stages {
+        let name = if s.on_path {
+            s.name.clone()
+        } else {
+            format!("({}, off path)", s.name)
+        };
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            ms(s.ms.p50),
+            ms(s.ms.p95),
+            ms(s.ms.p99),
+            ms(s.ms.mean),
+            s.ms.n,
+            s.note
+        );
+    }
+    let _ = writeln!(
+        o,
+        "| **total: capture -> playing** | **{}** | **{}** | **{}** | **{}** | {} | |",
+        ms(total.p50),
+        ms(total.p95),
+        ms(total.p99),
+        ms(total.mean),
+        total.n
+    );
+    let c = consistency;
+    let _ = writeln!(
+        o,
+        "\nStages sum: p50s {:.0} ms vs total p50 {:.0} ms ({:.1} % apart); means {:.0} vs {:.0} ms ({:.1} %): {}.\n",
+        c.p50_sum_ms,
+        c.p50_total_ms,
+        c.p50_gap_pct,
+        c.mean_sum_ms,
+        c.mean_total_ms,
+        c.mean_gap_pct,
+        if c.within_5_pct {
+            "consistent within 5 %"
+        } else {
+            "NOT within 5 %"
+        }
+    );
 }
 
 /// The report as Markdown.
@@ -657,52 +1049,7 @@ pub fn markdown(r: &NetworkReport) -> String {
         o,
         "## Glass-to-glass latency budget (ms, per part and viewer)\n"
     );
-    let _ = writeln!(
-        o,
-        "| stage | p50 | p95 | p99 | mean | n | note |\n|---|---|---|---|---|---|---|"
-    );
-    for s in &r.stages {
-        let name = if s.on_path {
-            s.name.clone()
-        } else {
-            format!("({}, off path)", s.name)
-        };
-        let _ = writeln!(
-            o,
-            "| {name} | {} | {} | {} | {} | {} | {} |",
-            ms(s.ms.p50),
-            ms(s.ms.p95),
-            ms(s.ms.p99),
-            ms(s.ms.mean),
-            s.ms.n,
-            s.note
-        );
-    }
-    let _ = writeln!(
-        o,
-        "| **total: capture -> playing** | **{}** | **{}** | **{}** | **{}** | {} | |",
-        ms(r.total.p50),
-        ms(r.total.p95),
-        ms(r.total.p99),
-        ms(r.total.mean),
-        r.total.n
-    );
-    let c = &r.consistency;
-    let _ = writeln!(
-        o,
-        "\nStages sum: p50s {:.0} ms vs total p50 {:.0} ms ({:.1} % apart); means {:.0} vs {:.0} ms ({:.1} %): {}.\n",
-        c.p50_sum_ms,
-        c.p50_total_ms,
-        c.p50_gap_pct,
-        c.mean_sum_ms,
-        c.mean_total_ms,
-        c.mean_gap_pct,
-        if c.within_5_pct {
-            "consistent within 5 %"
-        } else {
-            "NOT within 5 %"
-        }
-    );
+    budget_table(&mut o, &r.stages, &r.total, &r.consistency);
     let t = &r.capture_to_origin_ms;
     let _ = writeln!(
         o,
@@ -721,6 +1068,93 @@ pub fn markdown(r: &NetworkReport) -> String {
             ms(h.p95),
             ms(h.p99)
         );
+    }
+    if let Some(g) = &r.rung {
+        let _ = writeln!(
+            o,
+            "\n## Rung path: {} (encoder -> origin -> transcoder -> rung relay A -> rung edge -> {} paying viewers)\n",
+            g.rendition, g.viewers.viewers
+        );
+        budget_table(&mut o, &g.stages, &g.total, &g.consistency);
+        let c = &g.consistency;
+        if !c.within_5_pct && c.mean_gap_pct <= 5.0 {
+            let _ = writeln!(
+                o,
+                "The means add up; the p50s do not because the stages are anti-correlated: a rung part that waits longer in the transcoder (the last part of each segment, see below) waits less at the rung relay, and the median of a sum is not the sum of the medians.\n"
+            );
+        }
+        let _ = writeln!(
+            o,
+            "Transcode p50 by the part's position in its segment: {}.",
+            g.transcode_by_position_ms
+                .iter()
+                .enumerate()
+                .map(|(i, s)| format!("part {i}: {} ms (n {})", ms(s.p50), s.n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let t = &g.transcode_ms;
+        let _ = writeln!(
+            o,
+            "Transcode (source part available at the origin -> rung part listed at the job origin), per rung part: p50 {} / p95 {} / p99 {} ms ({} parts; {} not matched to a source part).",
+            ms(t.p50),
+            ms(t.p95),
+            ms(t.p99),
+            t.n,
+            g.parts_unmatched
+        );
+        for (k, h) in &g.hop_ms {
+            let _ = writeln!(
+                o,
+                "Relay hop {k}: p50 {} / p95 {} / p99 {} ms.",
+                ms(h.p50),
+                ms(h.p95),
+                ms(h.p99)
+            );
+        }
+        let v = &g.viewers;
+        let _ = writeln!(
+            o,
+            "Rung viewers: {} parts in the window, {} (part, viewer) pairs missed, {} play-out stalls ({:.0} ms), {} errors ({} × 402); {} payments to the rung edge in the run.",
+            v.parts_in_window,
+            v.parts_missed,
+            v.stalls,
+            v.stalled_ms,
+            v.errors,
+            v.payment_required,
+            g.payments
+        );
+    }
+    if let Some(t) = &r.transcoder {
+        let _ = writeln!(o, "\n## Transcoder cost\n\n| figure | value |\n|---|---|");
+        let rows = [
+            (
+                "ladder (one ffmpeg, source mirrored as-is)",
+                format!("{} (x264 {})", t.ladder.join(", "), t.preset),
+            ),
+            (
+                "source transcoded in the window",
+                format!("{:.1} s", t.transcoded_s),
+            ),
+            (
+                "CPU: ffmpeg ladder + transcoder agent",
+                format!("{:.2} s + {:.2} s", t.ffmpeg_cpu_s, t.agent_cpu_s),
+            ),
+            (
+                "**CPU per minute of ladder**",
+                format!("**{:.2} core-s**", t.core_seconds_per_ladder_minute),
+            ),
+            (
+                "streamer's job client + wallet (not included above)",
+                format!(
+                    "{:.2} CPU-s; paid the transcoder {} µUSD in the run",
+                    t.job_client_cpu_s, t.streamer_paid
+                ),
+            ),
+        ];
+        for (k, v) in rows {
+            let _ = writeln!(o, "| {k} | {v} |");
+        }
     }
     let p = &r.payment;
     let _ = writeln!(o, "\n## Payment overhead ({} mode)\n", p.mode);
@@ -911,6 +1345,22 @@ pub fn measured_toml(r: &NetworkReport) -> anyhow::Result<String> {
         r.options.part_ms,
         r.machine.line()
     );
+    if let Some(t) = &r.transcoder
+        && t.core_seconds_per_ladder_minute.is_finite()
+    {
+        m.transcoder_core_seconds_per_ladder_minute = figure(
+            t.core_seconds_per_ladder_minute,
+            format!(
+                "{run}. Transcoder agent with a paid NIP-90 job in the tree (source pulled from the origin and checked against the creator's signed manifests, one ffmpeg for the ladder {} with x264 {}, rungs cut, signed and served): ladder ffmpeg {:.2} s (/proc/<pid>/stat) + agent runtime {:.2} s (/proc/self/task/*/schedstat) over {:.1} s of source transcoded.",
+                t.ladder.join(", "),
+                t.preset,
+                t.ffmpeg_cpu_s,
+                t.agent_cpu_s,
+                t.transcoded_s
+            ),
+            &r.command,
+        )?;
+    }
     let rc = &r.relay;
     m.relay_core_seconds_per_viewer_hour = figure(
         rc.edge_core_seconds_per_viewer_hour,

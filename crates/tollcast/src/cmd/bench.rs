@@ -1,6 +1,7 @@
 //! `tollcast bench`: measurements that answer the brief. `network` runs a whole network
-//! (encoder, origin, relay tree, paying viewers) in this process for a set time and reports
-//! the latency budget per stage, payment overhead per chunk and relay cost per viewer-hour.
+//! (encoder, origin, transcoder, relay tree, paying viewers) in this process for a set time and
+//! reports the latency budget per stage, payment overhead per chunk, relay cost per
+//! viewer-hour and transcoder CPU per ladder-minute.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,9 +20,11 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum What {
     /// Run encoder -> origin -> relay A -> edge relays -> paying viewers (credit mode) on
-    /// 127.0.0.1 and report the glass-to-glass latency budget by stage (p50/p95/p99), payment
-    /// overhead per chunk (bytes, CPU, latency), relay CPU and bytes per viewer-hour, CPU per
-    /// agent and the machine. Needs ffmpeg.
+    /// 127.0.0.1, plus a transcoder with a paid ladder job whose rung goes through its own
+    /// relay branch to paying viewers, and report the glass-to-glass latency budget by stage
+    /// (p50/p95/p99) for the source and the rung path (transcode stage included), payment
+    /// overhead per chunk (bytes, CPU, latency), relay CPU and bytes per viewer-hour,
+    /// transcoder CPU per ladder-minute, CPU per agent and the machine. Needs ffmpeg.
     Network(NetworkArgs),
     /// How many concurrent viewers of a live stream (default ~3 Mbit/s) one server sustains
     /// on this machine: nginx serving the parts as static files, a tollcast relay, and a
@@ -110,12 +113,49 @@ struct NetworkArgs {
     /// (ILP-native: each part's bytes travel in the FULFILLs of the packets paying for them).
     #[arg(long, value_enum, default_value_t = ModeArg::Credit)]
     mode: ModeArg,
+    /// Transcoding ladder, comma-separated rungs `HEIGHTp` or `HEIGHTp:KBPS` (e.g.
+    /// `360p,240p:300`), or `none`. Rungs below the source size are made by a transcoder agent
+    /// (one ffmpeg, paid NIP-90 job) pulling the source from the origin; the first one is
+    /// relayed to the rung viewers, putting the transcode stage on a measured path.
+    #[arg(long, default_value = "360p,240p")]
+    ladder: String,
+    /// x264 preset of the ladder (the transcoder agent's live default is veryfast; ultrafast
+    /// costs less CPU on small machines).
+    #[arg(long, default_value = "veryfast")]
+    ladder_preset: String,
+    /// Paying viewers of the first rung (through job origin -> rung relay A -> rung edge).
+    #[arg(long, default_value_t = 2)]
+    rung_viewers: usize,
     /// Write report.md, report.json and measured.toml (for `tollcast econ --measured`) here.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Print the JSON report instead of the Markdown one.
     #[arg(long)]
     json: bool,
+}
+
+/// `--ladder` -> rungs strictly below the source height (what the transcoder would make).
+fn parse_ladder(s: &str, source_height: u32) -> anyhow::Result<Vec<tollcast_media::ladder::Rung>> {
+    if s.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    let mut rungs = Vec::new();
+    for r in s.split(',').filter(|r| !r.trim().is_empty()) {
+        let r = network::parse_rung(r)?;
+        if r.height < source_height
+            && !rungs
+                .iter()
+                .any(|o: &tollcast_media::ladder::Rung| o.height == r.height)
+        {
+            rungs.push(r);
+        }
+    }
+    if rungs.is_empty() {
+        bail!(
+            "--ladder `{s}`: no rung below the source's {source_height} lines (lower the rungs, raise --size, or --ladder none)"
+        );
+    }
+    Ok(rungs)
 }
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
@@ -191,6 +231,25 @@ async fn network_cmd(a: NetworkArgs) -> anyhow::Result<()> {
     if a.segment_s.is_nan() || a.segment_s * 1000.0 < a.parts_ms as f64 {
         bail!("--segment-s must be at least one part (--parts-ms)");
     }
+    let ladder = parse_ladder(&a.ladder, h)?;
+    if !ladder.is_empty() && a.rung_viewers == 0 {
+        bail!("--rung-viewers must be at least 1 with a ladder (or --ladder none)");
+    }
+    if ![
+        "ultrafast",
+        "superfast",
+        "veryfast",
+        "faster",
+        "fast",
+        "medium",
+    ]
+    .contains(&a.ladder_preset.as_str())
+    {
+        bail!(
+            "--ladder-preset `{}`: one of ultrafast, superfast, veryfast, faster, fast, medium",
+            a.ladder_preset
+        );
+    }
     let opts = network::Options {
         duration: Duration::from_secs(a.duration),
         viewers: a.viewers,
@@ -208,6 +267,9 @@ async fn network_cmd(a: NetworkArgs) -> anyhow::Result<()> {
             ModeArg::Credit => network::Mode::Credit,
             ModeArg::Native => network::Mode::Native,
         },
+        ladder,
+        ladder_preset: a.ladder_preset,
+        rung_viewers: a.rung_viewers,
     };
     eprintln!("running: {}", report::command_line(&opts));
     let rep = network::run(opts).await?;
