@@ -18,21 +18,22 @@
 //! price it needed in the message.
 //!
 //! [`NativeServer`] is the relay's [`Responder`] (it serves any chunk the relay can verify);
-//! [`NativeFetcher`] is the viewer side: fetch a chunk by hash, verify its SHA-256.
+//! [`NativeFetcher`] (in `fetch.rs`) is the viewer side: fetch chunks by hash with several
+//! slices in flight, verify their SHA-256.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use tollcast_media::store::sha256_hex;
-use tollcast_net::connector::IlpService;
 use tollcast_net::stream::{
-    MAX_RESPONSE_BYTES, Rate, Responder, ResponderReply, ResponderRequest, SenderConfig,
-    StreamSendError, StreamSender,
+    MAX_RESPONSE_BYTES, Responder, ResponderReply, ResponderRequest, StreamSendError,
 };
 
 use super::Relay;
+
+mod fetch;
+pub use fetch::{DEFAULT_WINDOW, FetchStats, NativeFetcher};
 
 /// Request format version.
 pub const REQUEST_VERSION: u8 = 1;
@@ -278,209 +279,6 @@ impl Responder for NativeServer {
     }
 }
 
-/// How often a fetcher tops up one packet the path delivered short of its price.
-const TOP_UP_ATTEMPTS: u32 = 4;
-
-/// `(need, got)` from a server refusal `"unpaid: need N ..., got M"` /
-/// `"underpaid: need N ..., got M"`.
-fn parse_shortfall(m: &str) -> Option<(u64, u64)> {
-    if !(m.starts_with("unpaid: need ") || m.starts_with("underpaid: need ")) {
-        return None;
-    }
-    let num = |s: &str| -> Option<u64> {
-        let d: String = s.chars().take_while(char::is_ascii_digit).collect();
-        d.parse().ok()
-    };
-    let need = num(m.split_once("need ")?.1)?;
-    let got = num(m.rsplit_once(", got ")?.1)?;
-    Some((need, got))
-}
-
-/// What a [`NativeFetcher`] moved so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FetchStats {
-    /// Chunks fetched and verified.
-    pub chunks: u64,
-    /// Chunk bytes received.
-    pub bytes: u64,
-    /// Packets that carried chunk bytes or sizes.
-    pub packets: u64,
-    /// Paid, in our (source) units.
-    pub paid: u64,
-}
-
-/// Viewer side of ILP-native delivery: one STREAM connection to a relay's receiver, fetching
-/// chunks by hash, paying each packet exactly what its bytes cost, verifying every chunk's hash.
-pub struct NativeFetcher {
-    sender: StreamSender,
-    pricing: NativePricing,
-    stats: FetchStats,
-    /// The most precise rate sample seen (largest source amount): the sender keeps only the
-    /// last one, and a 4-unit packet that delivered 3 would price a 40,000-unit slice 33 %
-    /// too high.
-    rate: Option<Rate>,
-}
-
-impl std::fmt::Debug for NativeFetcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NativeFetcher")
-            .field("pricing", &self.pricing)
-            .field("stats", &self.stats)
-            .finish_non_exhaustive()
-    }
-}
-
-impl NativeFetcher {
-    /// Connects (rate probe) through `service` (normally the viewer's node:
-    /// `node.connector.sender(AccountId::local())`) with the relay's SPSP credentials in
-    /// `config`, at the relay's advertised `pricing`.
-    pub async fn connect(
-        service: Arc<dyn IlpService>,
-        config: SenderConfig,
-        pricing: NativePricing,
-    ) -> Result<Self, NativeError> {
-        let sender = StreamSender::connect(service, config).await?;
-        let rate = sender.rate();
-        Ok(Self {
-            sender,
-            pricing,
-            stats: FetchStats::default(),
-            rate,
-        })
-    }
-
-    pub fn stats(&self) -> FetchStats {
-        self.stats
-    }
-
-    /// The STREAM connection (totals, rate).
-    pub fn sender(&self) -> &StreamSender {
-        &self.sender
-    }
-
-    /// Source amount that delivers at least `price` at the measured rate.
-    fn source_amount(&self, price: u64) -> u64 {
-        if price == 0 {
-            return 0;
-        }
-        match self.rate {
-            Some(r) if r.delivered > 0 && r.sent != r.delivered => (price as u128 * r.sent as u128)
-                .div_ceil(r.delivered as u128)
-                .min(u64::MAX as u128)
-                as u64,
-            _ => price,
-        }
-    }
-
-    async fn ask(&mut self, r: PartRequest, price: u64) -> Result<(u64, Bytes), NativeError> {
-        let mut amount = self.source_amount(price);
-        let mut attempt = 0;
-        let answer = loop {
-            match self
-                .sender
-                .request(REQUEST_STREAM, &r.encode(), amount)
-                .await
-            {
-                Ok(a) => {
-                    if let Some(r) = self.sender.rate()
-                        && self.rate.is_none_or(|b| r.sent >= b.sent)
-                    {
-                        self.rate = Some(r);
-                    }
-                    break a;
-                }
-                Err(StreamSendError::Refused(m)) if attempt < TOP_UP_ATTEMPTS => {
-                    // The relay wants what we meant to deliver, but the path (fees rounded up,
-                    // rates rounded down, a stale rate sample) delivered less: a refused packet
-                    // moves no money, so send again with more source units. A relay asking
-                    // more than its advertised price gets nothing more.
-                    match parse_shortfall(&m) {
-                        Some((need, got)) if need <= price && got < need => {
-                            attempt += 1;
-                            let add = if got == 0 {
-                                amount
-                            } else {
-                                ((need - got) as u128 * amount as u128)
-                                    .div_ceil(got as u128)
-                                    .min(u64::MAX as u128) as u64
-                            };
-                            amount = amount.saturating_add(add.max(1));
-                        }
-                        _ => return Err(StreamSendError::Refused(m).into()),
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        if answer.len() < ANSWER_HEADER {
-            return Err(NativeError::BadAnswer(format!(
-                "{} bytes, less than the {ANSWER_HEADER}-byte header",
-                answer.len()
-            )));
-        }
-        let mut s = [0u8; 8];
-        s.copy_from_slice(&answer[..ANSWER_HEADER]);
-        self.stats.packets += 1;
-        self.stats.paid += amount;
-        Ok((u64::from_be_bytes(s), answer.slice(ANSWER_HEADER..)))
-    }
-
-    /// The size of chunk `hash` as the relay knows it (a free request).
-    pub async fn size_of(&mut self, hash: &str) -> Result<u64, NativeError> {
-        Ok(self.ask(PartRequest::new(hash, 0, 0)?, 0).await?.0)
-    }
-
-    /// Fetches chunk `hash`, verified. `size` is the chunk's size from its signed manifest if
-    /// known (then it is checked too, and no size request is needed).
-    pub async fn fetch(&mut self, hash: &str, size: Option<u64>) -> Result<Bytes, NativeError> {
-        let size = match size {
-            Some(s) => s,
-            None => self.size_of(hash).await?,
-        };
-        let mut out = BytesMut::with_capacity(size as usize);
-        while (out.len() as u64) < size || size == 0 {
-            let offset = out.len() as u64;
-            let n = (size - offset).min(MAX_SLICE as u64);
-            let price = self.pricing.price(offset, offset + n, size);
-            let (got_size, bytes) = self
-                .ask(PartRequest::new(hash, offset, n as u32)?, price)
-                .await?;
-            if got_size != size {
-                return Err(NativeError::SizeMismatch {
-                    hash: hash.to_string(),
-                    got: got_size,
-                    want: size,
-                });
-            }
-            if bytes.len() as u64 != n {
-                return Err(NativeError::BadAnswer(format!(
-                    "asked for {n} bytes at {offset}, got {}",
-                    bytes.len()
-                )));
-            }
-            out.extend_from_slice(&bytes);
-            if size == 0 {
-                break;
-            }
-        }
-        let got = sha256_hex(&out);
-        if got != hash {
-            return Err(NativeError::HashMismatch {
-                hash: hash.to_string(),
-                got,
-            });
-        }
-        self.stats.chunks += 1;
-        self.stats.bytes += size;
-        Ok(out.freeze())
-    }
-
-    /// Closes the STREAM connection.
-    pub async fn close(&mut self) -> Result<(), NativeError> {
-        Ok(self.sender.close().await?)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,20 +299,6 @@ mod tests {
             PartRequest::new(&"AB".repeat(32), 0, 0).is_err(),
             "lowercase only"
         );
-    }
-
-    #[test]
-    fn shortfall_messages_parse() {
-        assert_eq!(
-            parse_shortfall("underpaid: need 20 for bytes 0..100 of 200, got 19"),
-            Some((20, 19))
-        );
-        assert_eq!(
-            parse_shortfall("unpaid: need 3 for bytes 0..1 of 2, got 0"),
-            Some((3, 0))
-        );
-        assert_eq!(parse_shortfall("unknown chunk"), None);
-        assert_eq!(parse_shortfall("underpaid: need x, got 1"), None);
     }
 
     #[test]

@@ -546,7 +546,9 @@ async fn connect_once(
     handler: Arc<dyn LinkHandler>,
 ) -> Result<(), String> {
     use tokio_tungstenite::tungstenite::Message;
-    let (ws, _) = tokio_tungstenite::connect_async(target.ws_url.as_str())
+    // Nagle off (`connect_async` leaves it on): a PREPARE or a FULFILL written while an
+    // earlier one is unacknowledged would wait for the peer's delayed ACK.
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(target.ws_url.as_str(), None, true)
         .await
         .map_err(|e| e.to_string())?;
     let (mut sink, mut stream) = ws.split();

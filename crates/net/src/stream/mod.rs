@@ -21,5 +21,5 @@ pub use receiver::{
     ConnectionTotals, MAX_RESPONSE_BYTES, ReceiverConfig, ReceiverEvent, Responder, ResponderReply,
     ResponderRequest, StreamReceiver,
 };
-pub use sender::{Rate, SendReceipt, SenderConfig, StreamSendError, StreamSender};
+pub use sender::{Rate, RequestId, SendReceipt, SenderConfig, StreamSendError, StreamSender};
 pub use spsp_http::{SpspDetails, SpspError};

@@ -17,7 +17,9 @@
 //! packet that carries `StreamData` is first shown to the responder (connection, tag, amount,
 //! the data frames). Its answer rides back as `StreamData` in the FULFILL of that very packet,
 //! or it refuses and the packet is rejected (F99) with nothing in it: payment and delivery are
-//! atomic, one packet at a time.
+//! atomic, one packet at a time. Answered request data is consumed by the answer (not
+//! buffered or published as stream data), so a sender may pipeline requests: any order, and a
+//! refused one leaves no gap in the stream.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -591,7 +593,11 @@ impl StreamReceiver {
             });
         }
 
-        let mut refusal = self.check(conn, prepare, packet, fulfillable);
+        // A request the responder answered is consumed by its answer: not stream data to
+        // buffer or deliver. So pipelined requests may arrive in any order, and one refused in
+        // the middle leaves no gap that would stall the stream's window.
+        let answered = matches!(response, Some(ResponderReply::Reply { .. }));
+        let mut refusal = self.check(conn, prepare, packet, fulfillable, answered);
         let mut answer = None;
         if refusal.is_ok() {
             match response {
@@ -667,7 +673,9 @@ impl StreamReceiver {
 
         // Commit data (reassemble in order; duplicates and already-delivered bytes ignored).
         for f in &packet.frames {
-            if let Frame::StreamData(d) = f {
+            if let Frame::StreamData(d) = f
+                && !answered
+            {
                 let s = conn.streams.entry(d.stream_id).or_default();
                 if d.data.is_empty() {
                     continue;
@@ -693,7 +701,9 @@ impl StreamReceiver {
         // Data windows: the application consumes events as they are published, so the window
         // slides with what was delivered.
         for f in &packet.frames {
-            if let Frame::StreamData(d) = f {
+            if let Frame::StreamData(d) = f
+                && !answered
+            {
                 let window = self.config.data_window_per_stream;
                 let s = conn.streams.entry(d.stream_id).or_default();
                 let max = s
@@ -736,6 +746,7 @@ impl StreamReceiver {
         prepare: &Prepare,
         packet: &StreamPacket,
         fulfillable: bool,
+        answered: bool,
     ) -> Result<(), Refusal> {
         if conn.closed {
             return Err(Refusal::Closed);
@@ -766,6 +777,10 @@ impl StreamReceiver {
                             ErrorCode::ProtocolViolation,
                             "client opened an even-numbered stream",
                         ));
+                    }
+                    if answered {
+                        // Consumed by the answer, never buffered: no window to check.
+                        continue;
                     }
                     let s = conn.streams.get(&d.stream_id);
                     let delivered = s.map_or(0, |s| s.data_delivered);

@@ -34,6 +34,9 @@ use tollcast_wire::stream::{
 
 use crate::connector::{AccountId, IlpService, IncomingRequest};
 
+mod pipeline;
+pub use pipeline::RequestId;
+
 /// STREAM spec limit on packets per connection (AES-GCM nonce safety, RFC 0029 §5.1.3).
 pub const MAX_PACKETS_PER_CONNECTION: u64 = 1 << 31;
 
@@ -234,6 +237,8 @@ pub struct StreamSender {
     reply_data: Vec<u8>,
     /// Per request stream: (next request byte offset, next reply byte offset).
     request_offsets: BTreeMap<u64, (u64, u64)>,
+    /// Requests in flight ([`Self::start_request`]).
+    pipeline: pipeline::Pipeline,
 }
 
 impl std::fmt::Debug for StreamSender {
@@ -283,6 +288,7 @@ impl StreamSender {
             request_stream: None,
             reply_data: Vec::new(),
             request_offsets: BTreeMap::new(),
+            pipeline: pipeline::Pipeline::default(),
         }
     }
 
@@ -795,6 +801,25 @@ impl StreamSender {
         min_dest: u64,
         fulfillable: bool,
     ) -> Result<Outcome, StreamSendError> {
+        let (sequence, prepare) = self.build_prepare(amount, min_dest, fulfillable)?;
+        let condition = prepare.execution_condition;
+        let reply = self
+            .service
+            .handle(IncomingRequest {
+                from: self.config.from.clone(),
+                prepare,
+            })
+            .await;
+        self.apply_reply(reply, sequence, condition, amount, fulfillable)
+    }
+
+    /// Encrypts `self.frames` into the next PREPARE (takes a sequence number).
+    fn build_prepare(
+        &mut self,
+        amount: u64,
+        min_dest: u64,
+        fulfillable: bool,
+    ) -> Result<(u64, Prepare), StreamSendError> {
         if self.next_sequence >= MAX_PACKETS_PER_CONNECTION {
             return Err(StreamSendError::SequenceExhausted);
         }
@@ -816,13 +841,18 @@ impl StreamSender {
             destination: self.config.destination.clone(),
             data,
         };
-        let reply = self
-            .service
-            .handle(IncomingRequest {
-                from: self.config.from.clone(),
-                prepare,
-            })
-            .await;
+        Ok((sequence, prepare))
+    }
+
+    /// Checks and applies the reply to the PREPARE `sequence` (its condition, amount).
+    fn apply_reply(
+        &mut self,
+        reply: crate::connector::IlpReply,
+        sequence: u64,
+        condition: [u8; 32],
+        amount: u64,
+        fulfillable: bool,
+    ) -> Result<Outcome, StreamSendError> {
         match reply {
             Ok(fulfill) => {
                 if !fulfillable || condition_for_fulfillment(&fulfill.fulfillment) != condition {
@@ -882,13 +912,13 @@ impl StreamSender {
                     self.remote_max_data = self.remote_max_data.max(m.max_offset);
                 }
                 Frame::ConnectionClose(_) => self.closed = true,
-                // The answer to the request in flight (in order on its stream).
+                // The answer to the request this reply belongs to (authenticated by its
+                // sequence). Pipelined requests are answered in whatever order the receiver
+                // processed them, so the offset only moves the high-water mark.
                 Frame::StreamData(d) if Some(d.stream_id) == self.request_stream => {
                     let next = self.request_offsets.entry(d.stream_id).or_default();
-                    if d.offset == next.1 {
-                        self.reply_data.extend_from_slice(&d.data);
-                        next.1 += d.data.len() as u64;
-                    }
+                    self.reply_data.extend_from_slice(&d.data);
+                    next.1 = next.1.max(d.offset.saturating_add(d.data.len() as u64));
                 }
                 Frame::StreamClose(c) if c.stream_id == self.config.stream_id => self.closed = true,
                 // In-order delivery only: the receiver sends each byte once, in order.
