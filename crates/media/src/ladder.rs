@@ -27,7 +27,7 @@ use crate::cutter::{CutEvent, Cutter, CutterConfig};
 use crate::error::{MediaError, Result};
 use crate::fmp4::{Fmp4Item, Fmp4Splitter, InitSegment, read_top_box};
 use crate::ingest::ffmpeg::ffmpeg_bin;
-use crate::live::{LiveEvent, ManifestSigner, now_ms};
+use crate::live::{LiveEvent, ManifestSigner, now_ms, sign_parts_so_far};
 use crate::manifest::{ManifestPart, SegmentManifest};
 use crate::origin::Origin;
 use crate::store::ChunkStore;
@@ -104,7 +104,8 @@ pub struct LadderConfig {
     pub preset: String,
     /// AAC bit rate per rung in kbit/s; `None` copies the source audio (already AAC).
     pub audio_kbps: Option<u32>,
-    /// Sign a manifest per rung segment (the transcoder's key, role `transcoder`).
+    /// Sign a part manifest per rung part and a segment manifest per rung segment (the
+    /// transcoder's key, role `transcoder`).
     pub signer: Option<ManifestSigner>,
     /// Also serve the source rendition (as fed, under `source_name`) from the origin.
     pub mirror_source: bool,
@@ -353,8 +354,8 @@ impl Ladder {
         }
     }
 
-    /// Events: `Init`/`Part`/`Segment`/`ManifestSigned` per rung, `SessionStarted`/`Ended` per
-    /// ffmpeg run.
+    /// Events: `Init`/`Part`/`PartManifestSigned`/`Segment`/`ManifestSigned` per rung,
+    /// `SessionStarted`/`Ended` per ffmpeg run.
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.events.subscribe()
     }
@@ -838,10 +839,22 @@ impl RungOutput {
                 if seg_parts.is_empty() {
                     *seg_capture = Some(capture_ms);
                 }
+                seg_parts.push((hash.clone(), p.bytes, p.duration, p.independent));
+                // The rung's parts so far, signed before the playlist lists the part (as the
+                // live pipeline does for the source).
+                if let Some(signer) = &self.cfg.signer {
+                    let capture = seg_capture.unwrap_or(capture_ms);
+                    if let Some(ev) =
+                        sign_parts_so_far(signer, r, p.msn, init_hash, seg_parts, capture)
+                    {
+                        let _ = self
+                            .events
+                            .send(LiveEvent::PartManifestSigned(Box::new(ev)));
+                    }
+                }
                 self.origin
                     .push_part(r, &hash, p.duration, p.independent, Some(capture_ms));
                 let available_ms = now_ms();
-                seg_parts.push((hash.clone(), p.bytes, p.duration, p.independent));
                 let _ = self.events.send(LiveEvent::Part {
                     rendition: r.to_string(),
                     msn: p.msn,
@@ -1166,9 +1179,26 @@ mod tests {
             .unwrap();
         let mut manifests: BTreeMap<String, Vec<SegmentManifest>> = BTreeMap::new();
         let mut signed = 0;
+        // (rendition, msn) -> the longest signed part list of that rung segment.
+        let mut part_lists: BTreeMap<(String, u64), crate::manifest::PartManifest> =
+            BTreeMap::new();
         while let Ok(ev) = rx.try_recv() {
             match ev {
-                LiveEvent::Segment(m) => manifests.entry(m.rendition.clone()).or_default().push(m),
+                LiveEvent::PartManifestSigned(ev) => {
+                    let (pm, st, role) = crate::manifest::PartManifest::from_event(&ev).unwrap();
+                    assert_eq!((st, role), (stream.clone(), Role::Transcoder));
+                    assert_eq!(ev.pubkey, keys.public_key());
+                    let key = (pm.rendition.clone(), pm.msn);
+                    let known = part_lists.get(&key).map_or(0, |p| p.parts.len());
+                    assert_eq!(pm.parts.len(), known + 1, "one more part per list");
+                    part_lists.insert(key, pm);
+                }
+                LiveEvent::Segment(m) => {
+                    // The rung segment's last part list names exactly its parts.
+                    let pm = &part_lists[&(m.rendition.clone(), m.msn)];
+                    assert_eq!((&pm.parts, &pm.init), (&m.parts, &m.init));
+                    manifests.entry(m.rendition.clone()).or_default().push(m)
+                }
                 LiveEvent::ManifestSigned(ev) => {
                     let (m, st, role) = SegmentManifest::from_event(&ev).unwrap();
                     assert_eq!(st, stream);

@@ -1,6 +1,8 @@
 //! The live pipeline: source (ffmpeg child, supervised) -> fMP4 splitter -> cutter -> chunk store
 //! -> origin playlists, emitting [`LiveEvent`]s (parts with capture/availability times, segment
-//! manifests) for logs, metrics and manifest signing.
+//! manifests) for logs, metrics and manifest signing. With a [`ManifestSigner`] it signs a part
+//! manifest (kind 21311) after every part and a segment manifest (kind 31311) per segment; the
+//! caller publishes both to Nostr.
 
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use crate::fmp4::{Fmp4Item, Fmp4Splitter, read_top_box};
 use crate::ingest::ffmpeg::FfmpegProcess;
 use crate::ingest::rtmp::RtmpIngest;
 use crate::ingest::{Source, cmaf_output_args, srt};
-use crate::manifest::{ManifestPart, SegmentManifest};
+use crate::manifest::{ManifestPart, PartManifest, SegmentManifest};
 use crate::origin::Origin;
 use crate::store::ChunkStore;
 
@@ -31,11 +33,12 @@ pub struct LiveConfig {
     /// When the encoder disconnects: true ends the stream (EXT-X-ENDLIST), false pauses it
     /// (playlist kept; a reconnect continues after a discontinuity).
     pub end_on_disconnect: bool,
-    /// Sign a segment manifest event per segment with these keys (the producer's).
+    /// Sign a part manifest event per part and a segment manifest event per segment with
+    /// these keys (the producer's).
     pub signer: Option<ManifestSigner>,
 }
 
-/// Who signs segment manifests, for which stream.
+/// Who signs part and segment manifests, for which stream.
 #[derive(Debug, Clone)]
 pub struct ManifestSigner {
     pub keys: Keys,
@@ -87,6 +90,10 @@ pub enum LiveEvent {
     Segment(SegmentManifest),
     /// The signed kind-31311 event of the last segment (when a signer is configured).
     ManifestSigned(Box<Event>),
+    /// The signed kind-21311 event listing the open segment's parts so far, sent right after
+    /// each part is stored, before the part enters the playlist (when a signer is configured).
+    /// Ephemeral: publish it to Nostr at once; it is never stored.
+    PartManifestSigned(Box<Event>),
     /// The encoder session ended.
     SessionEnded { session: u64, reason: String },
 }
@@ -312,6 +319,40 @@ async fn put(store: &ChunkStore, bytes: Bytes, durable: bool) -> Result<String> 
         .map_err(|e| MediaError::Store(format!("store task failed: {e}")))?
 }
 
+/// Sign the kind-21311 part manifest of segment `msn` listing `parts` (hash, bytes, duration,
+/// independent) so far; None (logged) if it cannot be signed.
+pub(crate) fn sign_parts_so_far(
+    signer: &ManifestSigner,
+    rendition: &str,
+    msn: u64,
+    init: &str,
+    parts: &[(String, Bytes, f64, bool)],
+    capture_ms: i64,
+) -> Option<Event> {
+    let list = PartManifest {
+        rendition: rendition.to_string(),
+        msn,
+        init: init.to_string(),
+        parts: parts
+            .iter()
+            .map(|(hash, bytes, duration, independent)| ManifestPart {
+                hash: hash.clone(),
+                duration: *duration,
+                independent: *independent,
+                size: bytes.len() as u64,
+            })
+            .collect(),
+        capture_ms,
+    };
+    match list.sign(&signer.keys, &signer.stream, signer.role) {
+        Ok(ev) => Some(ev),
+        Err(e) => {
+            tracing::error!("{rendition} segment {msn} part {}: {e}", parts.len());
+            None
+        }
+    }
+}
+
 /// Per-session bookkeeping between cutter events.
 struct Session<'a> {
     cfg: &'a LiveConfig,
@@ -342,12 +383,29 @@ impl Session<'_> {
                 if self.seg_parts.is_empty() {
                     self.seg_capture = Some(capture_ms);
                 }
+                self.seg_parts
+                    .push((hash.clone(), p.bytes, p.duration, p.independent));
+                // Signed before the playlist lists the part: the event is on its way to Nostr
+                // while relays learn of the part from a blocking playlist reload.
+                if let Some(signer) = &self.cfg.signer {
+                    let capture = self.seg_capture.unwrap_or(capture_ms);
+                    if let Some(ev) = sign_parts_so_far(
+                        signer,
+                        r,
+                        p.msn,
+                        &self.init_hash,
+                        &self.seg_parts,
+                        capture,
+                    ) {
+                        let _ = self
+                            .events
+                            .send(LiveEvent::PartManifestSigned(Box::new(ev)));
+                    }
+                }
                 self.origin
                     .push_part(r, &hash, p.duration, p.independent, Some(capture_ms));
                 let available_ms = now_ms();
                 self.parts += 1;
-                self.seg_parts
-                    .push((hash.clone(), p.bytes, p.duration, p.independent));
                 let _ = self.events.send(LiveEvent::Part {
                     rendition: r.to_string(),
                     msn: p.msn,

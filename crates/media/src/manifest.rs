@@ -1,7 +1,8 @@
 //! Segment manifests: what a producer signs per segment (rendition, sequence, part hashes and
 //! durations, capture time, source hash for transcoded renditions), so anyone can verify any byte
 //! they receive. This module holds the data and the byte-level verification; the Nostr event kind
-//! and its signing live in `tollcast_events` (wired in by [`crate::live`]).
+//! and its signing live in `tollcast_events` (wired in by [`crate::live`]). [`PartManifest`] is the
+//! running list of an open segment's parts (ephemeral kind 21311), signed after every part.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -170,5 +171,85 @@ impl SegmentManifest {
             source: m.sources.first().map(|s| s.to_string()),
         };
         Ok((manifest, m.stream, m.role))
+    }
+}
+
+// ---- Part manifest (kind 21311, `tollcast_events::part_manifest`) ----
+
+use tollcast_events::part_manifest::PartManifest as EventPartManifest;
+
+/// The parts of an open segment signed so far (cumulative: parts 0..=n of segment `msn`).
+/// Signed after every part so relays and viewers can pass a part on before its segment closes;
+/// the closed segment still gets its [`SegmentManifest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartManifest {
+    pub rendition: String,
+    /// Media sequence number of the open segment.
+    pub msn: u64,
+    /// Hex SHA-256 of the init segment the parts need.
+    pub init: String,
+    pub parts: Vec<ManifestPart>,
+    /// Wall-clock capture time of the segment's first sample, ms since the Unix epoch.
+    pub capture_ms: i64,
+}
+
+impl PartManifest {
+    /// The event-crate form of this list for `stream`, produced by `role`.
+    pub fn to_event_manifest(
+        &self,
+        stream: &StreamAddress,
+        role: Role,
+    ) -> Result<EventPartManifest> {
+        Ok(EventPartManifest {
+            stream: stream.clone(),
+            rendition: self.rendition.clone(),
+            msn: self.msn,
+            init: to_sha(&self.init, "init")?,
+            parts: self
+                .parts
+                .iter()
+                .map(|p| {
+                    Ok(PartInfo {
+                        hash: to_sha(&p.hash, "part")?,
+                        duration_us: secs_to_us(p.duration),
+                        size: p.size,
+                        independent: p.independent,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            captured_ms: self.capture_ms.max(0) as u64,
+            role,
+        })
+    }
+
+    /// Sign as a kind-21311 part manifest event with the producer's `keys`.
+    pub fn sign(&self, keys: &Keys, stream: &StreamAddress, role: Role) -> Result<Event> {
+        self.to_event_manifest(stream, role)?
+            .sign(keys, None)
+            .map_err(|e| MediaError::Manifest(format!("cannot sign: {e}")))
+    }
+
+    /// Parse a kind-21311 event, verifying its id and signature; returns the list, the stream
+    /// it belongs to and the producer's role.
+    pub fn from_event(event: &Event) -> Result<(Self, StreamAddress, Role)> {
+        let m = EventPartManifest::from_event(event)
+            .map_err(|e| MediaError::Manifest(e.to_string()))?;
+        let list = PartManifest {
+            rendition: m.rendition.clone(),
+            msn: m.msn,
+            init: m.init.to_string(),
+            parts: m
+                .parts
+                .iter()
+                .map(|p| ManifestPart {
+                    hash: p.hash.to_string(),
+                    duration: p.duration_us as f64 / 1e6,
+                    independent: p.independent,
+                    size: p.size,
+                })
+                .collect(),
+            capture_ms: m.captured_ms.min(i64::MAX as u64) as i64,
+        };
+        Ok((list, m.stream, m.role))
     }
 }

@@ -1,6 +1,8 @@
 //! End to end with real ffmpeg: synthetic source -> cutter -> store -> origin over HTTP.
 //! Checks part durations against the target, that every init+part decodes with ffprobe, that
-//! the playlists parse with m3u8-rs, and that segment manifests verify against served bytes.
+//! the playlists parse with m3u8-rs, and that segment manifests verify against served bytes;
+//! a part manifest (kind 21311) is signed for every part before it is listed, cumulative per
+//! segment, its last one listing exactly the parts of the segment's manifest.
 
 mod common;
 
@@ -15,7 +17,7 @@ use tollcast_media::cutter::CutterConfig;
 use tollcast_media::ingest::Source;
 use tollcast_media::ingest::synthetic::SyntheticOptions;
 use tollcast_media::live::{LiveConfig, LiveEvent, ManifestSigner, spawn_live};
-use tollcast_media::manifest::SegmentManifest;
+use tollcast_media::manifest::{PartManifest, SegmentManifest};
 use tollcast_media::origin::Origin;
 use tollcast_media::playlist::PlaylistConfig;
 use tollcast_media::store::ChunkStore;
@@ -57,12 +59,21 @@ async fn synthetic_stream_is_cut_stored_and_served() {
     let mut parts = Vec::new();
     let mut manifests = Vec::new();
     let mut signed = Vec::new();
+    let mut part_signed = Vec::new();
     let mut inits = Vec::new();
     let collect = async {
         while let Ok(ev) = rx.recv().await {
             match ev {
                 LiveEvent::Init { hash, codecs, .. } => inits.push((hash, codecs)),
-                LiveEvent::Part { .. } => parts.push(ev),
+                LiveEvent::Part { .. } => {
+                    parts.push(ev);
+                    assert_eq!(
+                        part_signed.len(),
+                        parts.len(),
+                        "each part's manifest is signed before the part is announced"
+                    );
+                }
+                LiveEvent::PartManifestSigned(ev) => part_signed.push(*ev),
                 LiveEvent::Segment(m) => manifests.push(m),
                 LiveEvent::ManifestSigned(ev) => signed.push(*ev),
                 LiveEvent::SessionEnded { .. } => break,
@@ -186,6 +197,49 @@ async fn synthetic_stream_is_cut_stored_and_served() {
         back.verify_bytes(|h| fetched.get(h).cloned())
             .expect("bytes match the signed hashes");
     }
+    // Part manifests: one per part, for the part's segment, listing that segment's parts so far.
+    let mut longest: HashMap<u64, PartManifest> = HashMap::new();
+    for (ev, p) in part_signed.iter().zip(&parts) {
+        let LiveEvent::Part {
+            msn,
+            index,
+            hash,
+            size,
+            ..
+        } = p
+        else {
+            unreachable!()
+        };
+        assert_eq!(ev.kind.as_u16(), 21311);
+        assert!(ev.kind.is_ephemeral());
+        assert_eq!(ev.pubkey, keys.public_key());
+        let (pm, st, role) = PartManifest::from_event(ev).expect("part manifest verifies");
+        assert_eq!((st, role), (stream.clone(), Role::Streamer));
+        assert_eq!(pm.msn, *msn);
+        assert_eq!(pm.init, inits[0].0);
+        assert_eq!(pm.parts.len(), *index as usize + 1, "cumulative list");
+        let last = pm.parts.last().unwrap();
+        assert_eq!((&last.hash, last.size), (hash, *size as u64));
+        assert_eq!(fetched.get(hash).map(|b| b.len()), Some(*size));
+        if let Some(prev) = longest.get(msn) {
+            assert_eq!(
+                pm.parts[..prev.parts.len()],
+                prev.parts[..],
+                "lists only grow"
+            );
+        }
+        longest.insert(*msn, pm);
+    }
+    for m in &manifests {
+        let pm = &longest[&m.msn];
+        assert_eq!(
+            pm.parts, m.parts,
+            "segment {}: last part list = segment",
+            m.msn
+        );
+        assert_eq!(pm.capture_ms, m.capture_ms);
+    }
+
     let mut forged: serde_json::Value = serde_json::from_str(&signed[0].as_json()).unwrap();
     let tags = forged["tags"].as_array_mut().unwrap();
     for t in tags.iter_mut() {

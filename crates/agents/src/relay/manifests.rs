@@ -1,7 +1,9 @@
-//! The relay's book of signed segment manifests: which chunk hashes (init, parts, segment) a
-//! trusted producer signed for the relayed stream, with their sizes. A chunk is served only once
-//! its hash is in the book and its bytes hash to it, so a relay never passes on bytes the
-//! producer did not sign, whoever sent them.
+//! The relay's book of signed manifests: which chunk hashes (init, parts, segment) a trusted
+//! producer signed for the relayed stream, with their sizes. A chunk is served only once its hash
+//! is in the book and its bytes hash to it, so a relay never passes on bytes the producer did not
+//! sign, whoever sent them. Two kinds fill it: the part manifest (21311, ephemeral, signed after
+//! every part: a part is servable as soon as it exists) and the segment manifest (31311, signed
+//! when the segment closes: adds the whole segment, and covers anyone who missed part manifests).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -9,8 +11,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tollcast_events::StreamAddress;
+use tollcast_events::manifest::KIND_SEGMENT_MANIFEST;
 use tollcast_events::nostr::prelude::{Event, PublicKey};
-use tollcast_media::manifest::SegmentManifest;
+use tollcast_events::part_manifest::KIND_PART_MANIFEST;
+use tollcast_media::manifest::{PartManifest, SegmentManifest};
 
 use super::RelayError;
 
@@ -35,11 +39,36 @@ pub struct ManifestBook {
     changed: watch::Sender<u64>,
 }
 
+/// A verified, trusted manifest of either kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Listed {
+    /// Kind 31311: a closed segment.
+    Segment(SegmentManifest),
+    /// Kind 21311: the parts of an open segment so far.
+    Parts(PartManifest),
+}
+
+impl Listed {
+    pub fn rendition(&self) -> &str {
+        match self {
+            Listed::Segment(m) => &m.rendition,
+            Listed::Parts(m) => &m.rendition,
+        }
+    }
+
+    pub fn msn(&self) -> u64 {
+        match self {
+            Listed::Segment(m) => m.msn,
+            Listed::Parts(m) => m.msn,
+        }
+    }
+}
+
 /// What [`ManifestBook::accept`] did with a valid manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Accepted {
     /// New: its hashes are now servable.
-    New { rendition: String, msn: u64 },
+    New(Listed),
     /// Seen before (same event id).
     Duplicate,
 }
@@ -73,15 +102,30 @@ impl ManifestBook {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Take a kind-31311 event: check its id and signature, that it is for our stream and
-    /// signed by a trusted key; then its hashes become servable. Bad input changes nothing.
+    /// Take a kind-31311 (segment) or kind-21311 (part) manifest event: check its id and
+    /// signature, that it is for our stream and signed by a trusted key; then its hashes become
+    /// servable. Bad input changes nothing.
     pub fn accept(&self, event: &Event) -> Result<Accepted, RelayError> {
         let id = event.id.to_hex();
         if self.lock().seen.contains(&id) {
             return Ok(Accepted::Duplicate);
         }
-        let (m, stream, _role) =
-            SegmentManifest::from_event(event).map_err(|e| RelayError::Manifest(e.to_string()))?;
+        let bad = |e: tollcast_media::error::MediaError| RelayError::Manifest(e.to_string());
+        let (listed, stream): (Listed, StreamAddress) = match event.kind.as_u16() {
+            KIND_SEGMENT_MANIFEST => {
+                let (m, stream, _role) = SegmentManifest::from_event(event).map_err(bad)?;
+                (Listed::Segment(m), stream)
+            }
+            KIND_PART_MANIFEST => {
+                let (m, stream, _role) = PartManifest::from_event(event).map_err(bad)?;
+                (Listed::Parts(m), stream)
+            }
+            k => {
+                return Err(RelayError::Manifest(format!(
+                    "kind {k} is not a manifest ({KIND_SEGMENT_MANIFEST} or {KIND_PART_MANIFEST})"
+                )));
+            }
+        };
         if stream != self.stream {
             return Err(RelayError::Manifest(format!(
                 "manifest is for stream {stream}, this relay carries {}",
@@ -101,11 +145,21 @@ impl ManifestBook {
                 b.order.push_back(hash.to_string());
             }
         };
-        add(&m.init, None);
-        for p in &m.parts {
-            add(&p.hash, Some(p.size));
+        match &listed {
+            Listed::Segment(m) => {
+                add(&m.init, None);
+                for p in &m.parts {
+                    add(&p.hash, Some(p.size));
+                }
+                add(&m.segment, Some(m.segment_size));
+            }
+            Listed::Parts(m) => {
+                add(&m.init, None);
+                for p in &m.parts {
+                    add(&p.hash, Some(p.size));
+                }
+            }
         }
-        add(&m.segment, Some(m.segment_size));
         while b.order.len() > self.capacity {
             if let Some(old) = b.order.pop_front() {
                 b.sizes.remove(&old);
@@ -120,10 +174,7 @@ impl ManifestBook {
         }
         drop(b);
         self.changed.send_modify(|v| *v += 1);
-        Ok(Accepted::New {
-            rendition: m.rendition,
-            msn: m.msn,
-        })
+        Ok(Accepted::New(listed))
     }
 
     /// `Some(expected size)` if a trusted manifest lists `hash` (`Some(None)`: size unknown).
@@ -131,8 +182,9 @@ impl ManifestBook {
         self.lock().sizes.get(hash).copied()
     }
 
-    /// Wait up to `timeout` for a manifest listing `hash` (live parts are signed when their
-    /// segment closes, so a part can arrive before its manifest).
+    /// Wait up to `timeout` for a manifest listing `hash`: a part's bytes can reach us a little
+    /// before its part manifest does (or, from a producer that signs no part manifests, up to a
+    /// segment before its segment manifest).
     pub async fn wait_for(&self, hash: &str, timeout: Duration) -> Option<Option<u64>> {
         let mut rx = self.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;

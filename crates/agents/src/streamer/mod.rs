@@ -621,7 +621,8 @@ impl Streamer {
                         }
                         lat.clear();
                     }
-                    LiveEvent::ManifestSigned(m) => {
+                    // Segment (31311) and part (21311, ephemeral) manifests alike.
+                    LiveEvent::ManifestSigned(m) | LiveEvent::PartManifestSigned(m) => {
                         for c in &clients {
                             let (c, m) = (c.clone(), m.clone());
                             tokio::spawn(async move {

@@ -175,7 +175,8 @@ impl Job {
         self.push_task(tokio::spawn(async move { me.keep_books(ladder).await }));
     }
 
-    /// Forward signed rung manifests to Nostr; publish the result with the first one.
+    /// Forward signed rung manifests (segment and part) to Nostr; publish the result with the
+    /// first segment manifest.
     async fn publish_outputs(self: Arc<Self>, ladder: Arc<Ladder>) {
         let mut rx = ladder.subscribe();
         let mut result_sent = false;
@@ -187,6 +188,12 @@ impl Job {
                         result_sent = true;
                         self.publish_result(&ladder).await;
                     }
+                }
+                Ok(LiveEvent::PartManifestSigned(ev)) => {
+                    // Ephemeral and frequent (per part and rung): never queue behind a slow
+                    // Nostr relay.
+                    let t = self.t.clone();
+                    tokio::spawn(async move { t.publish(&ev).await });
                 }
                 Ok(LiveEvent::SessionEnded { reason, .. }) => {
                     tracing::info!(job = %self.tag, "ladder ffmpeg ended: {reason}")

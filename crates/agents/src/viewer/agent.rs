@@ -14,22 +14,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
-use tollcast_events::manifest::KIND_SEGMENT_MANIFEST;
 use tollcast_events::nostr::nips::nip19::ToBech32;
-use tollcast_events::nostr::prelude::{Filter, Keys, Kind, PublicKey, Timestamp};
-use tollcast_media::manifest::SegmentManifest;
+use tollcast_events::nostr::prelude::{Keys, PublicKey, Timestamp};
+use tollcast_media::manifest::ManifestPart;
 use tollcast_media::store::ChunkStore;
 use tollcast_net::nostr_relay::pool::{PoolItem, RelayPool};
 
 use super::choice::{self, Candidate};
 use super::discovery::{self, Found, Target};
-use super::payer::{PayError, PaySession};
+use super::payer::{PayError, PaySession, SpspRoute};
 use super::status::{
     CandidateInfo, Parts, RelayInfo, State, Status, StreamInfo, ViewerInfo, WalletInfo,
 };
 use super::wallet::Wallet;
 use super::{ViewerConfig, ViewerError};
-use crate::relay::manifests::{Accepted, ManifestBook};
+use crate::relay::manifests::{Accepted, Listed, ManifestBook};
 use crate::relay::upstream::{Upstream, UpstreamResponse};
 use crate::relay::{Relay, RelayConfig, RelayError};
 
@@ -50,8 +49,10 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 struct Captures {
     at: HashMap<String, i64>,
     order: VecDeque<String>,
-    /// (rendition, msn) -> part hashes in order, from signed manifests (hint positions).
-    positions: HashMap<(String, u64), Vec<String>>,
+    /// (rendition, msn) -> (part hashes in order, segment closed), from signed manifests (hint
+    /// positions): part manifests list an open segment's parts so far, its segment manifest
+    /// closes it.
+    positions: HashMap<(String, u64), (Vec<String>, bool)>,
     position_order: VecDeque<(String, u64)>,
 }
 
@@ -273,18 +274,16 @@ impl Viewer {
         Self::lock(&self.inner.state).clone()
     }
 
+    /// Follow segment manifests (31311, the last 10 min) and live part manifests (21311) of the
+    /// stream's trusted producers into the book, the capture times and the hint positions.
     async fn follow_manifests(&self, extra: &[PublicKey]) -> Result<(), ViewerError> {
         let mut authors = extra.to_vec();
         authors.push(self.inner.found.address.pubkey);
         let since = Timestamp::from_secs(Timestamp::now().as_secs().saturating_sub(600));
-        let filter = Filter::new()
-            .kind(Kind::from(KIND_SEGMENT_MANIFEST))
-            .authors(authors)
-            .since(since);
         let mut sub = self
             .inner
             .pool
-            .subscribe(vec![filter])
+            .subscribe(crate::relay::nostr::manifest_filters(authors, Some(since)))
             .await
             .map_err(|e| ViewerError::Discovery(format!("manifest subscription: {e}")))?;
         let me = Arc::downgrade(&self.inner);
@@ -295,11 +294,24 @@ impl Viewer {
                 };
                 let Some(inner) = me.upgrade() else { break };
                 match inner.book.accept(&event) {
-                    Ok(Accepted::New { .. }) => {
-                        if let Ok((m, _, _)) = SegmentManifest::from_event(&event) {
-                            record_captures(&inner, &m);
-                            inner.manifests_seen.send_modify(|n| *n += 1);
+                    Ok(Accepted::New(listed)) => {
+                        match &listed {
+                            Listed::Segment(m) => record_captures(
+                                &inner,
+                                (&m.rendition, m.msn),
+                                m.capture_ms,
+                                &m.parts,
+                                Some(&m.segment),
+                            ),
+                            Listed::Parts(m) => record_captures(
+                                &inner,
+                                (&m.rendition, m.msn),
+                                m.capture_ms,
+                                &m.parts,
+                                None,
+                            ),
                         }
+                        inner.manifests_seen.send_modify(|n| *n += 1);
                     }
                     Ok(Accepted::Duplicate) => {}
                     Err(e) => tracing::warn!("manifest {} dropped: {e}", event.id),
@@ -555,19 +567,16 @@ impl Viewer {
         if c.price_per_second == 0 {
             return Ok(()); // a free relay
         }
-        let Some(spsp) = &c.spsp else {
-            return Err(PayError::RelayRefused(
-                "its offer names no SPSP endpoint to pay".into(),
-            ));
-        };
         // What the relay has counted for us so far (its 402 says), before this session pays.
         let before = payment_required_body(&c.url, &self.inner.viewer_id)
             .await
             .and_then(|p| p.received?.parse::<u128>().ok());
         let w = &self.inner.wallet;
+        // SPSP over Nostr or HTTP (payer.rs): credentials tagged with our viewer id either way.
+        let route = SpspRoute::of(c, self.inner.cfg.spsp, &self.inner.keys, &self.inner.pool);
         let mut s = PaySession::open(
             w.service(),
-            spsp,
+            &route,
             &self.inner.viewer_id,
             c.price_per_second,
             (w.asset_code.clone(), w.asset_scale),
@@ -966,10 +975,10 @@ impl Viewer {
         }
     }
 
-    /// A preload-hinted part (`{msn}.{part}.m4s` of `rendition`): the signed manifest of that
-    /// segment says which hash sits at that position, then the part is fetched by hash like
-    /// any other, so a relay cannot slip unsigned bytes in through a position. (A part is never
-    /// served before its manifest is signed anyway: waiting here costs nothing.)
+    /// A preload-hinted part (`{msn}.{part}.m4s` of `rendition`): the signed part (or segment)
+    /// manifest of that segment says which hash sits at that position, then the part is fetched
+    /// by hash like any other, so a relay cannot slip unsigned bytes in through a position. (A
+    /// part is never served before a manifest lists it anyway: waiting here costs nothing.)
     pub async fn hinted_part(&self, rendition: &str, file: &str) -> Result<Bytes, ViewerError> {
         self.note_request();
         let (msn, idx) = file
@@ -985,15 +994,16 @@ impl Viewer {
             let found = Self::lock(&self.inner.captures)
                 .positions
                 .get(&key)
-                .map(|parts| parts.get(idx).cloned());
+                .map(|(parts, closed)| (parts.get(idx).cloned(), *closed));
             match found {
-                Some(Some(h)) => break h,
-                Some(None) => {
+                Some((Some(h), _)) => break h,
+                Some((None, true)) => {
                     return Err(ViewerError::NotFound(format!(
                         "segment {msn} of {rendition} closed without part {idx}"
                     )));
                 }
-                None => {}
+                // Not signed yet: the next part manifest (or the segment's) will say.
+                Some((None, false)) | None => {}
             }
             if tokio::time::timeout_at(deadline, rx.changed())
                 .await
@@ -1150,16 +1160,28 @@ fn hold_back_for_signing(r: Arc<UpstreamResponse>) -> Arc<UpstreamResponse> {
     })
 }
 
-fn record_captures(inner: &Inner, m: &SegmentManifest) {
+/// Remember the capture time of every part (and of the segment, once closed) and the part
+/// positions of segment `key` = (rendition, msn). `segment` is the closed segment's hash (a
+/// segment manifest); None for a part manifest's list so far, which never shortens or reopens
+/// what is known.
+fn record_captures(
+    inner: &Inner,
+    key: (&str, u64),
+    capture_ms: i64,
+    parts: &[ManifestPart],
+    segment: Option<&str>,
+) {
     let mut c = inner.captures.lock().unwrap_or_else(|e| e.into_inner());
-    let mut t = m.capture_ms as f64;
+    let mut t = capture_ms as f64;
     let mut add = |h: &str, at: i64| {
         if c.at.insert(h.to_string(), at).is_none() {
             c.order.push_back(h.to_string());
         }
     };
-    add(&m.segment, m.capture_ms);
-    for p in &m.parts {
+    if let Some(seg) = segment {
+        add(seg, capture_ms);
+    }
+    for p in parts {
         add(&p.hash, t.round() as i64);
         t += p.duration * 1000.0;
     }
@@ -1168,10 +1190,19 @@ fn record_captures(inner: &Inner, m: &SegmentManifest) {
             c.at.remove(&old);
         }
     }
-    let key = (m.rendition.clone(), m.msn);
-    let hashes = m.parts.iter().map(|p| p.hash.clone()).collect();
-    if c.positions.insert(key.clone(), hashes).is_none() {
-        c.position_order.push_back(key);
+    let key = (key.0.to_string(), key.1);
+    let hashes: Vec<String> = parts.iter().map(|p| p.hash.clone()).collect();
+    let closed = segment.is_some();
+    match c.positions.get_mut(&key) {
+        Some(known) => {
+            if closed || (!known.1 && hashes.len() > known.0.len()) {
+                *known = (hashes, closed);
+            }
+        }
+        None => {
+            c.positions.insert(key.clone(), (hashes, closed));
+            c.position_order.push_back(key);
+        }
     }
     while c.position_order.len() > CAPTURES / 8 {
         if let Some(old) = c.position_order.pop_front() {

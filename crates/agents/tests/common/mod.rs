@@ -137,8 +137,10 @@ pub struct Rig {
     pub stream: StreamAddress,
     pub keys: Keys,
     pub nostr_url: String,
-    /// Signed manifests published so far (also on the Nostr relay).
+    /// Signed segment manifests (31311) published so far (also on the Nostr relay).
     pub manifests: Arc<Mutex<Vec<Event>>>,
+    /// Signed part manifests (21311) published so far (fanned out live by the Nostr relay).
+    pub part_manifests: Arc<Mutex<Vec<Event>>>,
     pub live: LiveHandle,
     _dirs: Vec<tempfile::TempDir>,
 }
@@ -157,6 +159,18 @@ pub async fn start_origin() -> Rig {
 
 /// [`start_origin`] with another synthetic source (e.g. a higher bitrate for bigger chunks).
 pub async fn start_origin_with(source: SyntheticOptions) -> Rig {
+    start_origin_cut(
+        source,
+        CutterConfig {
+            part_target: 0.2,
+            segment_target: 1.0,
+        },
+    )
+    .await
+}
+
+/// [`start_origin_with`] with other part/segment targets.
+pub async fn start_origin_cut(source: SyntheticOptions, cut: CutterConfig) -> Rig {
     let ndir = tempfile::tempdir().unwrap();
     let nostr = NostrRelay::open(NostrConfig::default(), ndir.path().join("events.redb")).unwrap();
     let (naddr, _task) = nostr.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -164,10 +178,6 @@ pub async fn start_origin_with(source: SyntheticOptions) -> Rig {
 
     let dir = tempfile::tempdir().unwrap();
     let store = ChunkStore::open(dir.path(), 128 * 1024 * 1024).unwrap();
-    let cut = CutterConfig {
-        part_target: 0.2,
-        segment_target: 1.0,
-    };
     let origin = Origin::new(
         store,
         PlaylistConfig {
@@ -190,21 +200,25 @@ pub async fn start_origin_with(source: SyntheticOptions) -> Rig {
     let mut rx = live.subscribe();
     let publisher = RelayClient::connect(&nostr_url, ClientOptions::default()).unwrap();
     let manifests = Arc::new(Mutex::new(Vec::new()));
-    let m2 = manifests.clone();
+    let part_manifests = Arc::new(Mutex::new(Vec::new()));
+    let (m2, p2) = (manifests.clone(), part_manifests.clone());
     tokio::spawn(async move {
         while let Ok(ev) = rx.recv().await {
-            if let LiveEvent::ManifestSigned(ev) = ev {
-                let ack = publisher
-                    .publish(&ev, Duration::from_secs(5))
-                    .await
-                    .expect("manifest published");
-                assert!(
-                    ack.accepted,
-                    "nostr relay refused the manifest: {}",
-                    ack.message
-                );
-                m2.lock().await.push(*ev);
-            }
+            let (ev, list) = match ev {
+                LiveEvent::ManifestSigned(ev) => (ev, &m2),
+                LiveEvent::PartManifestSigned(ev) => (ev, &p2),
+                _ => continue,
+            };
+            let ack = publisher
+                .publish(&ev, Duration::from_secs(5))
+                .await
+                .expect("manifest published");
+            assert!(
+                ack.accepted,
+                "nostr relay refused the manifest: {}",
+                ack.message
+            );
+            list.lock().await.push(*ev);
         }
     });
     Rig {
@@ -214,6 +228,7 @@ pub async fn start_origin_with(source: SyntheticOptions) -> Rig {
         keys,
         nostr_url,
         manifests,
+        part_manifests,
         live,
         _dirs: vec![ndir, dir],
     }

@@ -294,7 +294,10 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                     );
                     seg_latency.clear();
                 }
-                Ok(LiveEvent::ManifestSigned(ev)) => {
+                // Segment (31311) and part (21311, ephemeral) manifests alike.
+                Ok(LiveEvent::ManifestSigned(ev)) | Ok(LiveEvent::PartManifestSigned(ev)) => {
+                    // Part manifests come ~5/s: forget publishes that are done.
+                    publishes.retain(|p: &tokio::task::JoinHandle<()>| !p.is_finished());
                     for c in &clients {
                         // Publish concurrently so a slow relay does not hold up the progress lines.
                         let (c, ev) = (c.clone(), ev.clone());
