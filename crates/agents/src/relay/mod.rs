@@ -13,8 +13,10 @@
 //! [`billing`] (credit mode; [`billing_store`] keeps balances durable), [`http`] (the axum
 //! routes, 402 gating), [`nostr`] (manifest subscription), [`offer`] (the kind-31312
 //! advertisement), [`native`] (ILP-native delivery: chunk bytes inside the FULFILLs that pay
-//! for them), [`splits`] (revenue shares forwarded over ILP in batches, durable books).
+//! for them), [`splits`] (revenue shares forwarded over ILP in batches, durable books),
+//! [`agent`] (the whole agent started from one config: `tollcast relay` and `node --role relay`).
 
+pub mod agent;
 pub mod billing;
 pub mod billing_store;
 pub mod hot;

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tollcast_events::nostr::prelude::PublicKey;
+use tollcast_events::offer::SpspNostr;
 
 use super::discovery::{FollowGraph, SignedOffer};
 
@@ -58,8 +59,11 @@ pub struct Candidate {
     pub pubkey: PublicKey,
     /// Base URL of its LL-HLS routes (`http://host:port`).
     pub url: String,
-    /// SPSP endpoint; the viewer's id is appended (`.../{viewer}`).
+    /// SPSP endpoint (HTTP); the viewer's id is appended (`.../{viewer}`).
     pub spsp: Option<String>,
+    /// The key answering SPSP over Nostr for this relay (the offer's `nostr:` SPSP value),
+    /// and the Nostr relays to ask it on.
+    pub spsp_nostr: Option<SpspNostr>,
     pub ilp_address: String,
     /// Base units per second (the offer's per-minute price / 60, rounded up).
     pub price_per_second: u64,
@@ -86,7 +90,8 @@ impl Candidate {
         Some(Self {
             pubkey: o.relay,
             url,
-            spsp: o.offer.spsp.first().cloned(),
+            spsp: o.offer.spsp_http().next().map(str::to_string),
+            spsp_nostr: o.offer.spsp_nostr(),
             ilp_address: o.offer.ilp_address.clone(),
             price_per_second,
             price_per_gb: o.offer.price_per_gb.as_ref().map(|p| p.amount),
@@ -150,6 +155,7 @@ mod tests {
             pubkey: Keys::generate().public_key(),
             url: "http://127.0.0.1:1".into(),
             spsp: None,
+            spsp_nostr: None,
             ilp_address: "test.r".into(),
             price_per_second: price,
             price_per_gb: None,

@@ -102,6 +102,10 @@ pub struct ViewerConfig {
     /// Offers are looked up again this often (new relays become candidates). Default 15.
     #[serde(default = "d_refresh")]
     pub refresh_s: u64,
+    /// How STREAM credentials are asked for: `auto` (over Nostr when the relay's offer names
+    /// a key for it, HTTP otherwise or when Nostr does not answer), `http` or `nostr`.
+    #[serde(default)]
+    pub spsp: payer::SpspMethod,
 }
 
 impl Default for ViewerConfig {
@@ -116,6 +120,7 @@ impl Default for ViewerConfig {
             discovery_timeout_ms: d_discovery(),
             cache_mib: d_cache(),
             refresh_s: d_refresh(),
+            spsp: payer::SpspMethod::default(),
         }
     }
 }

@@ -1,8 +1,12 @@
-//! Paying the chosen relay in credit mode: one STREAM connection viewer -> relay (credentials
-//! from the relay's SPSP endpoint `/.well-known/pay/{viewer}`, so the relay credits our viewer
-//! id), topped up so the paid time runs a small margin ahead of now and never further: a relay
+//! Paying the chosen relay in credit mode: one STREAM connection viewer -> relay, topped up so the paid time runs a small margin ahead of now and never further: a relay
 //! that fails costs at most that margin. [`PaySession::top_up`] mirrors the relay's
 //! bookkeeping (money buys `delivered / price_per_second` seconds from where paid time ends).
+//!
+//! Credentials come by SPSP, tagged with our viewer id (our pubkey hex) so the relay credits
+//! us: over Nostr (kinds 23194/23195 to the key the offer names in a `nostr:` SPSP value; the
+//! relay tags them with the requester's pubkey) or over HTTP (`{spsp}/{viewer}`).
+//! [`SpspMethod::Auto`] asks over Nostr when the offer allows it and falls back to HTTP when
+//! no answer comes in time ([`SpspRoute`]).
 //!
 //! Failures are sorted into what the viewer can act on ([`PayError`]): wallet empty (the wallet
 //! node refused to reserve the amount), connector path down (no route / link down), relay
@@ -12,8 +16,218 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tollcast_events::nostr::prelude::{Filter, Keys, Kind, PublicKey};
+use tollcast_events::offer::SpspNostr;
 use tollcast_net::connector::IlpService;
+use tollcast_net::nostr_relay::client::ClientOptions;
+use tollcast_net::nostr_relay::pool::{PoolItem, RelayPool};
+use tollcast_net::stream::spsp_http::SpspDetails;
+use tollcast_net::stream::spsp_nostr::{self, SpspNostrError};
 use tollcast_net::stream::{SenderConfig, StreamSendError, StreamSender, spsp_http};
+
+use super::choice::Candidate;
+
+/// How the viewer asks a relay for STREAM credentials.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpspMethod {
+    /// Over Nostr when the relay's offer names a key for it, else (or when Nostr does not
+    /// answer in time) over HTTP.
+    #[default]
+    Auto,
+    /// Over HTTP only.
+    Http,
+    /// Over Nostr only (a relay whose offer names no key for it is not paid).
+    Nostr,
+}
+
+impl std::str::FromStr for SpspMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "http" => Ok(Self::Http),
+            "nostr" => Ok(Self::Nostr),
+            o => Err(format!("`{o}`: want auto, http or nostr")),
+        }
+    }
+}
+
+/// How the credentials of a session were obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpspVia {
+    Http,
+    Nostr,
+}
+
+/// Where and how to ask one relay for credentials.
+pub struct SpspRoute<'a> {
+    pub method: SpspMethod,
+    /// HTTP SPSP base (`http://h/.well-known/pay`; the viewer id is appended).
+    pub http: Option<&'a str>,
+    /// The key answering SPSP over Nostr and where.
+    pub nostr: Option<&'a SpspNostr>,
+    /// Our keys (the request is signed by them: the relay credits this pubkey).
+    pub keys: &'a Keys,
+    /// Nostr relays the offer came from (used when the offer names none).
+    pub pool: &'a RelayPool,
+    /// Bound of the Nostr exchange before falling back to HTTP.
+    pub nostr_timeout: Duration,
+}
+
+impl<'a> SpspRoute<'a> {
+    /// The route to `c` with `method`.
+    pub fn of(c: &'a Candidate, method: SpspMethod, keys: &'a Keys, pool: &'a RelayPool) -> Self {
+        Self {
+            method,
+            http: c.spsp.as_deref(),
+            nostr: c.spsp_nostr.as_ref(),
+            keys,
+            pool,
+            nostr_timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// Ask for credentials tagged `viewer`: (details, how, round trip).
+    pub async fn credentials(
+        &self,
+        viewer: &str,
+        timeout: Duration,
+    ) -> Result<(SpspDetails, SpspVia, Duration), PayError> {
+        let nostr = match (self.method, self.nostr) {
+            (SpspMethod::Http, _) => None,
+            (SpspMethod::Nostr, None) => {
+                return Err(PayError::RelayRefused(
+                    "its offer names no key answering SPSP over Nostr (--spsp nostr)".into(),
+                ));
+            }
+            (_, n) => n,
+        };
+        let mut nostr_failure = None;
+        if let Some(n) = nostr {
+            let t0 = Instant::now();
+            let bound = match self.method {
+                SpspMethod::Nostr => timeout,
+                _ => self.nostr_timeout.min(timeout),
+            };
+            match query_nostr(self.pool, n, self.keys, bound).await {
+                Ok(d) => return Ok((d, SpspVia::Nostr, t0.elapsed())),
+                Err(e) if self.method == SpspMethod::Nostr => {
+                    return Err(match e {
+                        SpspNostrError::Timeout(..) | SpspNostrError::Relay(_) => {
+                            PayError::PathDown(format!("SPSP over Nostr: {e}"))
+                        }
+                        e => PayError::RelayRefused(format!("SPSP over Nostr: {e}")),
+                    });
+                }
+                Err(e) => {
+                    tracing::info!(
+                        "SPSP over Nostr to {} failed ({e}); asking over HTTP",
+                        n.pubkey.to_hex()
+                    );
+                    nostr_failure = Some(e);
+                }
+            }
+        }
+        let Some(spsp) = self.http else {
+            return Err(PayError::RelayRefused(match nostr_failure {
+                Some(e) => format!("SPSP over Nostr: {e}; its offer names no HTTP SPSP endpoint"),
+                None => "its offer names no SPSP endpoint to pay".into(),
+            }));
+        };
+        let url = format!("{}/{viewer}", spsp.trim_end_matches('/'));
+        let t0 = Instant::now();
+        let d = spsp_http::query(&url, timeout)
+            .await
+            .map_err(|e| PayError::RelayRefused(format!("SPSP {url}: {e}")))?;
+        Ok((d, SpspVia::Http, t0.elapsed()))
+    }
+}
+
+/// SPSP over Nostr through `pool` (or, when the offer names relays the pool lacks, a pool
+/// over those): subscribe to the answer first (kind 23195 is ephemeral, never stored), then
+/// publish the request and wait for the answer to it.
+pub async fn query_nostr(
+    pool: &RelayPool,
+    payee: &SpspNostr,
+    keys: &Keys,
+    timeout: Duration,
+) -> Result<SpspDetails, SpspNostrError> {
+    let have = pool.urls();
+    let own;
+    let pool = if payee
+        .relays
+        .iter()
+        .any(|u| !have.iter().any(|h| h.trim_end_matches('/') == u))
+    {
+        own = RelayPool::new(payee.relays.iter(), ClientOptions::default())
+            .map_err(|e| SpspNostrError::Relay(e.to_string()))?;
+        &own
+    } else {
+        pool
+    };
+    tokio::time::timeout(timeout, exchange(pool, &payee.pubkey, keys, timeout))
+        .await
+        .unwrap_or_else(|_| Err(SpspNostrError::Timeout(payee.pubkey.to_hex(), timeout)))
+}
+
+async fn exchange(
+    pool: &RelayPool,
+    payee: &PublicKey,
+    keys: &Keys,
+    timeout: Duration,
+) -> Result<SpspDetails, SpspNostrError> {
+    let pending = spsp_nostr::build_request(keys, payee, None)?;
+    let filter = Filter::new()
+        .kind(Kind::Custom(spsp_nostr::KIND_SPSP_RESPONSE))
+        .author(*payee)
+        .pubkey(keys.public_key())
+        .event(pending.event.id);
+    let mut sub = pool
+        .subscribe(vec![filter])
+        .await
+        .map_err(|e| SpspNostrError::Relay(e.to_string()))?;
+    // Live on every relay before the request goes out (a relay that is down never says so:
+    // after a third of the time, go ahead with those that did).
+    let live = tokio::time::Instant::now() + timeout / 3;
+    while let Ok(item) = tokio::time::timeout_at(live, sub.recv()).await {
+        match item {
+            Some(PoolItem::AllEose) => break,
+            Some(_) => {}
+            None => return Err(SpspNostrError::Relay("relay pool closed".into())),
+        }
+    }
+    let acks = pool.publish(&pending.event, timeout).await;
+    if !acks
+        .iter()
+        .any(|(_, a)| a.as_ref().is_ok_and(|a| a.accepted))
+    {
+        let why: Vec<String> = acks
+            .iter()
+            .map(|(u, a)| match a {
+                Ok(a) => format!("{u}: {}", a.message),
+                Err(e) => format!("{u}: {e}"),
+            })
+            .collect();
+        return Err(SpspNostrError::Relay(format!(
+            "no relay took the request ({})",
+            why.join("; ")
+        )));
+    }
+    loop {
+        match sub.recv().await {
+            Some(PoolItem::Event { event, .. }) => {
+                match spsp_nostr::parse_response(keys, &pending, &event) {
+                    Ok(d) => return Ok(d),
+                    Err(e) => tracing::debug!("ignoring SPSP response: {e}"),
+                }
+            }
+            Some(_) => {}
+            None => return Err(SpspNostrError::Relay("relay pool closed".into())),
+        }
+    }
+}
 
 /// Why paying failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,24 +282,28 @@ pub struct PaySession {
     /// (from its 402 answer; None: unknown). Lets a later 402 be judged: if the relay counts
     /// everything this session sent on top of it and still refuses, it overcharges.
     pub received_before: Option<u128>,
+    /// How the credentials were obtained, and that exchange's round trip.
+    pub via: SpspVia,
+    pub spsp_rtt: Duration,
 }
 
 impl PaySession {
-    /// Ask `spsp` (the relay's SPSP base, e.g. `http://h/.well-known/pay`) for credentials
-    /// tagged `viewer` and open the STREAM connection through `service`.
+    /// Ask for credentials tagged `viewer` along `route` (over Nostr or HTTP) and open the
+    /// STREAM connection through `service`.
     pub async fn open(
         service: Arc<dyn IlpService>,
-        spsp: &str,
+        route: &SpspRoute<'_>,
         viewer: &str,
         price_per_second: u64,
         source_asset: (String, u8),
         wallet_connected: bool,
         timeout: Duration,
     ) -> Result<Self, PayError> {
-        let url = format!("{}/{viewer}", spsp.trim_end_matches('/'));
-        let d = spsp_http::query(&url, timeout)
-            .await
-            .map_err(|e| PayError::RelayRefused(format!("SPSP {url}: {e}")))?;
+        let (d, via, spsp_rtt) = route.credentials(viewer, timeout).await?;
+        tracing::info!(
+            "SPSP credentials over {via:?} in {:.1} ms",
+            spsp_rtt.as_secs_f64() * 1000.0
+        );
         let mut cfg = SenderConfig::new(d.destination_account, d.shared_secret);
         cfg.source_asset = Some(source_asset);
         cfg.packet_timeout = timeout;
@@ -105,6 +323,8 @@ impl PaySession {
             delivered: 0,
             paid_until: None,
             received_before: None,
+            via,
+            spsp_rtt,
         })
     }
 

@@ -70,6 +70,10 @@ pub struct Args {
     /// Seconds between status lines on stderr (0: none).
     #[arg(long, default_value_t = 5)]
     pub status_every: u64,
+    /// How to get STREAM credentials from the relay: auto (SPSP over Nostr when its offer
+    /// names a key for it, else or on no answer within 3 s over HTTP), http or nostr.
+    #[arg(long, default_value = "auto")]
+    pub spsp: tollcast_agents::viewer::payer::SpspMethod,
 }
 
 /// The pages (`/` viewer page, `/dashboard`, `/web/*`), merged beside the viewer's routes
@@ -130,6 +134,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         max_price_per_second: a.max_price_per_second,
         stall_ms: a.stall_ms,
         pay_ahead_ms: a.pay_ahead_ms,
+        spsp: a.spsp,
         ..ViewerConfig::default()
     };
     let viewer = Viewer::start(

@@ -17,7 +17,6 @@
 //! node started here.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,19 +24,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollcast_agents::relay::billing::{Billing, BillingConfig};
-use tollcast_agents::relay::manifests::ManifestBook;
-use tollcast_agents::relay::nostr::follow_manifests;
-use tollcast_agents::relay::offer::OfferSettings;
-use tollcast_agents::relay::{Relay, RelayConfig};
+use tollcast_agents::relay::agent::{RelayAgent, RelayAgentConfig, parse_stream};
 use tollcast_agents::verifier::{Verifier, VerifierConfig, Watch};
-use tollcast_events::StreamAddress;
-use tollcast_events::nostr::prelude::{Keys, PublicKey, Timestamp};
-use tollcast_media::store::ChunkStore;
+use tollcast_events::nostr::prelude::{Keys, PublicKey};
 use tollcast_net::connector::NodeConfig;
 use tollcast_net::node_services::NodeServices;
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
-use tollcast_net::stream::StreamReceiver;
 
 /// The agent a node runs beside its connector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -155,238 +147,38 @@ fn parse_key(s: &str) -> anyhow::Result<PublicKey> {
     PublicKey::parse(s).with_context(|| format!("`{s}` is not a hex or npub public key"))
 }
 
-fn parse_stream(s: &str) -> anyhow::Result<StreamAddress> {
-    if s.starts_with("naddr1") {
-        return StreamAddress::from_naddr(s).map_err(|e| anyhow::anyhow!("stream: {e}"));
-    }
-    s.parse()
-        .map_err(|e| anyhow::anyhow!("stream: {e} (want naddr1... or 30311:<hex pubkey>:<d>)"))
-}
-
-/// `[relay]`: the relay agent (same options as `tollcast relay`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RelayRole {
-    /// Where to pull from: the origin's or a parent relay's base URL (required).
-    pub upstream: String,
-    /// The stream: naddr1... or `30311:<author hex>:<d>` (required).
-    pub stream: String,
-    /// Nostr relays with the stream's manifests (default: this node's own relay).
-    #[serde(default)]
-    pub nostr: Vec<String>,
-    /// Also trust manifests signed by these keys (e.g. the stream's transcoder).
-    #[serde(default)]
-    pub signers: Vec<String>,
-    /// HTTP address for viewers (default 127.0.0.1:8081).
-    #[serde(default = "default_relay_listen")]
-    pub listen: SocketAddr,
-    /// Public base URL for the offer (default http://<listen>).
-    #[serde(default)]
-    pub public_url: Option<String>,
-    /// Chunk cache directory (default `tollcast-relay-cache`) and bound in MiB (default 512).
-    #[serde(default = "default_cache_dir")]
-    pub store_dir: PathBuf,
-    #[serde(default = "default_cache_mib")]
-    pub store_mib: u64,
-    /// Longest a chunk waits for its signed manifest, ms (default 8000).
-    #[serde(default = "default_manifest_wait")]
-    pub manifest_wait_ms: u64,
-    /// Viewer id presented to a paid upstream relay.
-    #[serde(default)]
-    pub upstream_viewer: Option<String>,
-    /// Credit mode: base units per second of service (unset: a free relay).
-    #[serde(default)]
-    pub price_per_second: Option<u64>,
-    /// Credit mode: service continues this long after paid time ran out (default 3000 ms).
-    #[serde(default = "default_grace")]
-    pub grace_ms: u64,
-    /// Credit mode: viewers' balances across restarts (default `tollcast-relay-billing.redb`).
-    #[serde(default = "default_billing_db")]
-    pub billing_db: PathBuf,
-    /// Credit mode: asset (default: the node's [spsp] asset, else USD/6).
-    #[serde(default)]
-    pub asset_code: Option<String>,
-    #[serde(default)]
-    pub asset_scale: Option<u8>,
-    /// Key signing the relay offer (hex or nsec; default: the node's key).
-    #[serde(default)]
-    pub secret_key: Option<String>,
-    /// Viewers advertised as capacity (default 1000).
-    #[serde(default = "default_capacity")]
-    pub capacity: u64,
-}
-
-fn default_relay_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8081))
-}
-fn default_cache_dir() -> PathBuf {
-    PathBuf::from("tollcast-relay-cache")
-}
-fn default_cache_mib() -> u64 {
-    512
-}
-fn default_manifest_wait() -> u64 {
-    8000
-}
-fn default_grace() -> u64 {
-    3000
-}
-fn default_billing_db() -> PathBuf {
-    PathBuf::from("tollcast-relay-billing.redb")
-}
-fn default_capacity() -> u64 {
-    1000
-}
+/// `[relay]`: the relay agent, the same config and start path as `tollcast relay`
+/// ([`RelayAgentConfig`]: its keys are that command's long flags with `_`, `moderators` for
+/// `--moderator`). Defaults taken from the node: the Nostr relay (its own), the asset (its
+/// `[spsp]` asset, else its first account's) and the offer's key (the node key).
+pub type RelayRole = RelayAgentConfig;
 
 async fn start_relay(
-    r: RelayRole,
+    mut r: RelayRole,
     cfg: &NodeConfig,
     svc: &NodeServices,
 ) -> anyhow::Result<RunningAgent> {
-    let stream = parse_stream(&r.stream)?;
-    let signers = r
-        .signers
-        .iter()
-        .map(|s| parse_key(s))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let store = ChunkStore::open(&r.store_dir, r.store_mib.saturating_mul(1024 * 1024))
-        .with_context(|| format!("[relay] store_dir {}", r.store_dir.display()))?;
-    let book = Arc::new(ManifestBook::new(stream.clone(), signers.clone()));
-    let mut clients = Vec::new();
-    let mut keep: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
-    for url in nostr_urls(&r.nostr, svc)? {
-        let c = RelayClient::connect(&url, ClientOptions::default())
-            .map_err(|e| anyhow::anyhow!("[relay] nostr {url}: {e} (want ws://host:port)"))?;
-        let since = Timestamp::from_secs(Timestamp::now().as_secs().saturating_sub(600));
-        let t = follow_manifests(&c, book.clone(), &signers, Some(since))
-            .await
-            .map_err(|e| anyhow::anyhow!("[relay] nostr {url}: {e}"))?;
-        keep.push(Box::new(AbortOnDrop(t)));
-        clients.push(c);
-    }
-    let listener = tokio::net::TcpListener::bind(r.listen)
+    r.nostr = nostr_urls(&r.nostr, svc)?;
+    let first = cfg.accounts.first();
+    r.asset_code = r
+        .asset_code
+        .or_else(|| cfg.spsp.asset_code.clone())
+        .or_else(|| first.map(|a| a.asset_code.clone()));
+    r.asset_scale = r
+        .asset_scale
+        .or(cfg.spsp.asset_scale)
+        .or_else(|| first.map(|a| a.asset_scale));
+    let agent = RelayAgent::start(r, Some(&svc.node.connector), Some(cfg.node.signing_keys()?))
         .await
-        .with_context(|| {
-            format!(
-                "[relay] cannot listen on {} (in use? set listen = \"127.0.0.1:0\")",
-                r.listen
-            )
-        })?;
-    let http = listener.local_addr()?;
-    let public = r.public_url.clone().unwrap_or(format!("http://{http}"));
-    let mut receiver = None;
-    let mut billing = None;
-    if let Some(pps) = r.price_per_second {
-        let first = cfg.accounts.first();
-        let code = r
-            .asset_code
-            .clone()
-            .or_else(|| cfg.spsp.asset_code.clone())
-            .or_else(|| first.map(|a| a.asset_code.clone()))
-            .unwrap_or_else(|| "USD".into());
-        let scale = r
-            .asset_scale
-            .or(cfg.spsp.asset_scale)
-            .or_else(|| first.map(|a| a.asset_scale))
-            .unwrap_or(6);
-        let rx = StreamReceiver::attach(&svc.node.connector, "relay", &code, scale, None)
-            .map_err(|e| anyhow::anyhow!("the node address cannot take a relay receiver: {e}"))?;
-        let b = Arc::new(
-            Billing::open(
-                BillingConfig {
-                    price_per_second: pps,
-                    grace: Duration::from_millis(r.grace_ms),
-                    asset_code: code,
-                    asset_scale: scale,
-                    pay_to: Some(format!("{public}/.well-known/pay/{{viewer}}")),
-                },
-                &r.billing_db,
-            )
-            .map_err(|e| anyhow::anyhow!("[relay] billing_db {}: {e}", r.billing_db.display()))?,
-        );
-        b.follow(&rx);
-        receiver = Some(rx);
-        billing = Some(b);
-    }
-    let mut rc = RelayConfig::new(r.upstream.clone());
-    rc.manifest_wait = Duration::from_millis(r.manifest_wait_ms);
-    rc.upstream_viewer = r.upstream_viewer.clone();
-    let relay = Relay::new(rc, store, book, billing).map_err(|e| anyhow::anyhow!("[relay] {e}"))?;
-    let router = match &receiver {
-        Some(rx) => relay.paid_router(rx.clone()),
-        None => relay.router(),
-    };
-    let server = tokio::spawn(async move {
-        if let Err(e) = tollcast_net::http_serve::serve(listener, router).await {
-            eprintln!("relay HTTP server stopped: {e}");
-        }
-    });
-    keep.push(Box::new(AbortOnDrop(server)));
-    let playlist = format!("{public}/live/master.m3u8");
-    let mut lines = vec![
-        ("playlist".to_string(), playlist.clone()),
-        ("upstream".to_string(), r.upstream.clone()),
-    ];
-    let mut ready = json!({
-        "playlist": playlist,
-        "http": http.to_string(),
-        "stream": stream.to_string(),
-        "upstream": r.upstream,
-    });
-    if let Some(rx) = &receiver {
-        let keys = match &r.secret_key {
-            Some(k) => Keys::parse(k).context("[relay] secret_key must be hex or nsec")?,
-            None => cfg.node.signing_keys()?,
-        };
-        let ilp = rx.config().server_address.to_string();
-        relay.advertise(
-            keys.clone(),
-            clients.clone(),
-            OfferSettings {
-                ilp_address: ilp.clone(),
-                spsp: vec![format!("{public}/.well-known/pay")],
-                url: Some(public.clone()),
-                price_per_gb: None,
-                capacity: r.capacity,
-                every: Duration::from_secs(60),
-            },
-        );
-        lines.push((
-            "credit".into(),
-            format!(
-                "{} {} (scale {}) per second, SPSP {public}/.well-known/pay/<viewer id>, ILP {ilp}",
-                r.price_per_second.unwrap_or(0),
-                rx.config().asset_code,
-                rx.config().asset_scale
-            ),
-        ));
-        ready["price_per_second"] = json!(r.price_per_second);
-        ready["ilp_address"] = json!(ilp);
-        ready["pubkey"] = json!(keys.public_key().to_hex());
-        keep.push(Box::new(rx.clone()));
-    }
-    keep.push(Box::new(clients));
-    let rel = relay.clone();
-    let status = Box::new(move || {
-        use std::sync::atomic::Ordering::Relaxed;
-        let m = rel.metrics();
-        format!(
-            "relay: manifests {} hashes, upstream chunk fetches {}, cache hits {}, refused {}, served {} bytes, 402s {}",
-            rel.manifests().len(),
-            m.upstream_chunk_fetches.load(Relaxed),
-            m.cache_hits.load(Relaxed),
-            m.refused_chunks.load(Relaxed),
-            m.bytes_served.load(Relaxed),
-            m.payment_required.load(Relaxed),
-        )
-    });
-    keep.push(Box::new(relay));
+        .map_err(|e| anyhow::anyhow!("[relay] {e}"))?;
+    let agent = Arc::new(agent);
+    let a = agent.clone();
     Ok(RunningAgent {
         role: "relay".into(),
-        lines,
-        ready,
-        status,
-        _keep: keep,
+        lines: agent.lines(),
+        ready: agent.ready(),
+        status: Box::new(move || a.status_line()),
+        _keep: vec![Box::new(agent)],
     })
 }
 
@@ -416,7 +208,7 @@ pub struct VerifierRole {
 }
 
 async fn start_verifier(v: VerifierRole, svc: &NodeServices) -> anyhow::Result<RunningAgent> {
-    let stream = parse_stream(&v.stream)?;
+    let stream = parse_stream(&v.stream).map_err(|e| anyhow::anyhow!("[verifier] {e}"))?;
     let transcoders = v
         .transcoders
         .iter()
@@ -471,13 +263,6 @@ async fn start_verifier(v: VerifierRole, svc: &NodeServices) -> anyhow::Result<R
         status,
         _keep: vec![Box::new(agent)],
     })
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The section as command-line flags: `key = v` -> `--key v`, arrays repeat, `true` -> `--key`.
