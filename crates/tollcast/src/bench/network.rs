@@ -3,7 +3,7 @@
 //!
 //! - an encoder (ffmpeg test pattern, x264 zerolatency) pushing RTMP like OBS does;
 //! - the origin (tollcast-media: RTMP ingest -> ffmpeg remux -> CMAF parts -> LL-HLS) signing a
-//!   manifest per segment and publishing it to a Nostr relay;
+//!   part manifest per part and a manifest per segment and publishing them to a Nostr relay;
 //! - a relay tree: relay A pulls from the origin, edge relays pull from A; every relay verifies
 //!   each chunk against the signed manifests it follows on Nostr;
 //! - N paying viewers: LL-HLS players (blocking playlist reloads, then the parts they list) on
@@ -328,10 +328,15 @@ pub(crate) async fn start_origin(
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(hash, info);
                 }
-                Ok(LiveEvent::ManifestSigned(ev)) => {
-                    if let Err(e) = publisher.publish(&ev, Duration::from_secs(5)).await {
-                        tracing::warn!("manifest not published: {e}");
-                    }
+                // Segment (31311) and part (21311, ephemeral, one per part) manifests alike;
+                // published concurrently so a slow publish never holds up the part events.
+                Ok(LiveEvent::ManifestSigned(ev)) | Ok(LiveEvent::PartManifestSigned(ev)) => {
+                    let c = publisher.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = c.publish(&ev, Duration::from_secs(5)).await {
+                            tracing::warn!("manifest not published: {e}");
+                        }
+                    });
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

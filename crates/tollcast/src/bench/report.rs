@@ -1034,9 +1034,18 @@ pub fn markdown(r: &NetworkReport) -> String {
     let _ = writeln!(o, "Machine: {}  ", r.machine.line());
     let _ = writeln!(
         o,
-        "Network: encoder -> origin -> relay A -> {} edge relay(s) -> {} paying viewers (credit mode) for {:.1} s; {}; parts {} ms, segments {} s, PART-HOLD-BACK {} s.\n",
+        "Network: encoder -> origin -> relay A -> {} edge relay(s) -> {} paying viewers ({} mode){} for {:.1} s; {}; parts {} ms, segments {} s, PART-HOLD-BACK {} s.\n",
         r.options.edges,
         r.options.viewers,
+        r.payment.mode,
+        r.transcoder
+            .as_ref()
+            .map(|t| format!(
+                "; transcoder (ladder {}) -> rung relay A -> rung edge -> {} paying viewers",
+                t.ladder.join(", "),
+                r.options.rung_viewers
+            ))
+            .unwrap_or_default(),
         r.options.duration_s,
         r.options.video,
         r.options.part_ms,

@@ -114,10 +114,11 @@ struct NetworkArgs {
     #[arg(long, value_enum, default_value_t = ModeArg::Credit)]
     mode: ModeArg,
     /// Transcoding ladder, comma-separated rungs `HEIGHTp` or `HEIGHTp:KBPS` (e.g.
-    /// `360p,240p:300`), or `none`. Rungs below the source size are made by a transcoder agent
-    /// (one ffmpeg, paid NIP-90 job) pulling the source from the origin; the first one is
-    /// relayed to the rung viewers, putting the transcode stage on a measured path.
-    #[arg(long, default_value = "360p,240p")]
+    /// `360p,240p:300`), or `none`. The default is the streamer agent's default ladder; rungs
+    /// at or above the source height are dropped (as the transcoder does). A transcoder agent
+    /// (one ffmpeg, paid NIP-90 job) pulls the source from the origin and makes them; the
+    /// first one is relayed to the rung viewers, putting the transcode stage on a measured path.
+    #[arg(long, default_value = "720p,480p,360p")]
     ladder: String,
     /// x264 preset of the ladder (the transcoder agent's live default is veryfast; ultrafast
     /// costs less CPU on small machines).
