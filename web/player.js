@@ -30,6 +30,7 @@ const STATE_TEXT = {
   starting: 'Connecting to the network…',
   payment_required: 'The relay asks for payment (HTTP 402).',
   wallet_empty: 'Your wallet is empty: top it up to keep watching.',
+  payment_path_down: 'Payments cannot reach the relay (an Interledger link is down); playback resumes by itself when it is back.',
   relay_failed: 'The relay serving you failed; pick another relay below.',
   no_relay: 'No relay serves this stream right now.',
   ended: 'The stream has ended.',

@@ -251,10 +251,14 @@ impl Viewer {
 
     /// Stop the background tasks and the payments.
     pub async fn shutdown(&self) {
+        // A payment in flight finishes first: aborted mid-send, its money would move without
+        // being counted in `spent` (same lock order as the payment loop: switching, session).
+        let _switching = self.inner.switching.lock().await;
+        let mut session = self.inner.session.lock().await;
         for t in Self::lock(&self.inner.tasks).drain(..) {
             t.abort();
         }
-        if let Some((_, s)) = self.inner.session.lock().await.take() {
+        if let Some((_, s)) = session.take() {
             s.close().await;
         }
     }
@@ -603,16 +607,8 @@ impl Viewer {
                 )),
             ),
             PayError::PathDown(m) => self.set_state(
-                State::PaymentRequired,
-                Some(format!(
-                    "cannot reach the relay over Interledger ({m}){}. Check that your wallet \
-                     node is running and connected; payment is retried every second",
-                    if w.connected() {
-                        ""
-                    } else {
-                        " - the link to your wallet node is down"
-                    }
-                )),
+                State::PaymentPathDown,
+                Some(super::payer::path_down_message(m, w.connected())),
             ),
             PayError::RelayRefused(m) => self.set_state(
                 State::PaymentRequired,
@@ -645,7 +641,7 @@ impl Viewer {
         match res {
             Some(Ok(_)) => {
                 let st = self.state().0;
-                if matches!(st, State::WalletEmpty | State::PaymentRequired) {
+                if st.is_payment_trouble() {
                     self.set_state(State::Playing, None);
                 }
             }
@@ -665,8 +661,7 @@ impl Viewer {
                 if !opened && self.current().map(|c| c.pubkey) == Some(cur.pubkey) {
                     match self.open_session(&cur).await {
                         Ok(()) => {
-                            if matches!(self.state().0, State::WalletEmpty | State::PaymentRequired)
-                            {
+                            if self.state().0.is_payment_trouble() {
                                 self.set_state(State::Playing, None);
                             }
                         }

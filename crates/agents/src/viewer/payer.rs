@@ -240,6 +240,26 @@ pub enum PayError {
     RelayRefused(String),
 }
 
+/// What the page says when payments cannot get through (`payment_path_down`): what happened
+/// and what to do.
+pub fn path_down_message(m: &str, wallet_connected: bool) -> String {
+    if wallet_connected {
+        format!(
+            "payments cannot reach the relay: the Interledger path from your wallet node to it \
+             is down ({m}). A connector on the way is offline or unreachable; nothing is lost \
+             (unpaid time is not charged). Payment is retried every second and playback \
+             resumes by itself when the path is back; if it lasts, tell your wallet node's \
+             operator or pick another relay below"
+        )
+    } else {
+        format!(
+            "payments cannot leave: the link to your wallet node is down ({m}). Check that the \
+             wallet node (--node) is running and reachable; the link is redialed and playback \
+             resumes by itself once it is back"
+        )
+    }
+}
+
 /// Sort a STREAM failure.
 pub fn classify(e: &StreamSendError, wallet_connected: bool) -> PayError {
     if !wallet_connected {

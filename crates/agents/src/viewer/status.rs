@@ -11,6 +11,10 @@ pub enum State {
     Playing,
     PaymentRequired,
     WalletEmpty,
+    /// Payments cannot get through: the link to the wallet node, or the Interledger path
+    /// from it to the relay, is down. Another relay would not help while the wallet's own
+    /// link is down; the payment loop retries and playback resumes when the path is back.
+    PaymentPathDown,
     RelayFailed,
     NoRelay,
     Ended,
@@ -23,10 +27,19 @@ impl State {
             State::Playing => "playing",
             State::PaymentRequired => "payment_required",
             State::WalletEmpty => "wallet_empty",
+            State::PaymentPathDown => "payment_path_down",
             State::RelayFailed => "relay_failed",
             State::NoRelay => "no_relay",
             State::Ended => "ended",
         }
+    }
+
+    /// A payment trouble that a successful payment ends (back to `playing`).
+    pub fn is_payment_trouble(self) -> bool {
+        matches!(
+            self,
+            State::PaymentRequired | State::WalletEmpty | State::PaymentPathDown
+        )
     }
 }
 

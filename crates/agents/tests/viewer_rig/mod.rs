@@ -45,7 +45,10 @@ pub struct FrontDoor {
 
 impl FrontDoor {
     pub async fn open(target: SocketAddr) -> Self {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), target)
+    }
+
+    fn serve(l: TcpListener, target: SocketAddr) -> Self {
         let addr = l.local_addr().unwrap();
         let conns = Arc::new(std::sync::Mutex::new(JoinSet::new()));
         let c2 = conns.clone();
@@ -84,6 +87,24 @@ impl FrontDoor {
         self.accept.abort();
         self.conns.lock().unwrap().abort_all();
     }
+
+    /// A door at `addr` again (after [`Self::kill`]: the same port comes back).
+    pub async fn reopen(addr: SocketAddr, target: SocketAddr) -> Self {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            // The killed listener is dropped by its aborted task; give it a moment.
+            match TcpListener::bind(addr).await {
+                Ok(l) => return Self::serve(l, target),
+                Err(e) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "cannot bind {addr} again: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
 }
 
 /// A paid relay of the market.
@@ -96,7 +117,12 @@ pub struct PaidRelay {
     pub receiver: Arc<StreamReceiver>,
     pub billing: Arc<Billing>,
     pub price_per_second: u64,
+    /// With [`RelaySpec::link_door`]: the door the node's BTP link to the bank runs through
+    /// (kill it: the Interledger path bank -> relay is down), and the bank's address.
+    pub link: std::sync::Mutex<Option<FrontDoor>>,
+    pub link_addr: Option<SocketAddr>,
     advertise: JoinHandle<()>,
+    _spsp_nostr: Option<JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -108,6 +134,23 @@ impl PaidRelay {
     pub fn node_received(&self) -> i128 {
         -account(&self.node, "bank").balance
     }
+    /// Cut the Interledger link between this relay's node and the bank.
+    pub fn cut_link(&self) {
+        self.link
+            .lock()
+            .unwrap()
+            .as_ref()
+            .expect("link_door")
+            .kill();
+    }
+
+    /// Restore the link on the same port (the node redials it).
+    pub async fn restore_link(&self) {
+        let addr = self.link.lock().unwrap().as_ref().expect("link_door").addr;
+        let door = FrontDoor::reopen(addr, self.link_addr.unwrap()).await;
+        *self.link.lock().unwrap() = Some(door);
+    }
+
     /// Kill it: front door and connections gone, no more offers.
     pub fn kill(&self) {
         self.advertise.abort();
@@ -144,6 +187,11 @@ pub struct RelaySpec {
     pub overcharge: bool,
     /// Advertise an SPSP endpoint that refuses every payment (answers 404).
     pub refuse_payment: bool,
+    /// SPSP over Nostr: None, not offered; Some(true), the offer lists the relay's key
+    /// (`nostr:nprofile1…`) and the relay answers for it; Some(false), listed but silent.
+    pub spsp_nostr: Option<bool>,
+    /// The relay node's BTP link to the bank goes through a [`FrontDoor`] (`PaidRelay::link`).
+    pub link_door: bool,
 }
 
 pub fn honest(price_per_second: u64) -> RelaySpec {
@@ -152,6 +200,8 @@ pub fn honest(price_per_second: u64) -> RelaySpec {
         tamper: false,
         overcharge: false,
         refuse_payment: false,
+        spsp_nostr: None,
+        link_door: false,
     }
 }
 
@@ -262,12 +312,23 @@ async fn paid_relay(
     nostr: &RelayClient,
 ) -> PaidRelay {
     let dir = tempfile::tempdir().unwrap();
+    let link = if spec.link_door {
+        Some(FrontDoor::open(bank.local_addr).await)
+    } else {
+        None
+    };
     let toml = format!(
-        "[node]\nname = \"{name}\"\naddress = \"test.bank.{name}\"\nlisten = \"127.0.0.1:0\"\nledger = \"{}\"\n\n\
+        "[node]\nname = \"{name}\"\naddress = \"test.bank.{name}\"\nlisten = \"127.0.0.1:0\"\nledger = \"{}\"\n{}\n\
          [[accounts]]\nid = \"bank\"\nrelation = \"parent\"\nasset_code = \"USD\"\nasset_scale = 6\n\
          btp_url = \"btp+ws://:{name}-token@{}\"\ncredit_limit = 1000000000000\n",
         dir.path().join("node.redb").display(),
-        bank.local_addr
+        // A link that is cut and restored is redialed within a second.
+        if spec.link_door {
+            "reconnect_max_ms = 1000\n"
+        } else {
+            ""
+        },
+        link.as_ref().map_or(bank.local_addr, |d| d.addr)
     );
     let node = Node::start(NodeConfig::from_toml(&toml, name).unwrap())
         .await
@@ -310,7 +371,7 @@ async fn paid_relay(
     let door = FrontDoor::open(inner_addr).await;
     let keys = Keys::generate();
     let url = format!("http://{}", door.addr);
-    let settings = OfferSettings {
+    let mut settings = OfferSettings {
         ilp_address: receiver.config().server_address.to_string(),
         spsp: vec![if spec.refuse_payment {
             format!("{url}/no-such-pay-endpoint")
@@ -322,6 +383,26 @@ async fn paid_relay(
         capacity: 100,
         every: Duration::from_secs(30),
     };
+    let mut spsp_nostr_task = None;
+    if let Some(answers) = spec.spsp_nostr {
+        settings
+            .spsp
+            .push(tollcast_agents::relay::agent::spsp_nostr_uri(
+                &keys.public_key(),
+                &[nostr.url().to_string()],
+            ));
+        if answers {
+            spsp_nostr_task = Some(
+                tollcast_net::stream::spsp_nostr::serve(
+                    nostr.clone(),
+                    keys.clone(),
+                    receiver.clone(),
+                )
+                .await
+                .unwrap(),
+            );
+        }
+    }
     let advertise = if spec.overcharge {
         // Advertise the honest price, bill twice that.
         let mut offer = relay.offer(&settings);
@@ -352,7 +433,10 @@ async fn paid_relay(
         receiver,
         billing,
         price_per_second: spec.price_per_second,
+        link_addr: link.as_ref().map(|_| bank.local_addr),
+        link: std::sync::Mutex::new(link),
         advertise,
+        _spsp_nostr: spsp_nostr_task,
         _dir: dir,
     }
 }

@@ -1,0 +1,255 @@
+//! How the viewer agent reaches and pays its relay, end to end on loopback with real nodes
+//! (bank ILP node, relay nodes over BTP, Nostr relay, origin):
+//! - SPSP over Nostr: a relay whose offer lists its key (`nostr:nprofile1…`) and whose HTTP
+//!   SPSP endpoint refuses is paid with credentials obtained over Nostr (kinds 23194/23195);
+//!   its billing credits the viewer's id; forcing HTTP fails; ledgers add up. Round trips of
+//!   both SPSP transports are measured (`FIGURE` lines).
+//! - A key listed but silent: the viewer falls back to HTTP.
+//! - Connector path down: the Interledger link bank -> relay is cut mid-stream; the viewer's
+//!   `/api/status` says `payment_path_down` with what to do, and when the link is restored
+//!   payments and playback resume by themselves, with no money lost or duplicated.
+
+mod common;
+mod viewer_rig;
+
+use std::time::Duration;
+
+use common::get;
+use tokio::time::Instant;
+use tollcast_agents::viewer::ViewerConfig;
+use tollcast_agents::viewer::payer::{SpspMethod, query_nostr};
+use tollcast_events::offer::SpspNostr;
+use tollcast_net::nostr_relay::client::ClientOptions;
+use tollcast_net::nostr_relay::pool::RelayPool;
+use tollcast_net::stream::spsp_http;
+use viewer_rig::*;
+
+async fn wait_state(v: &TestViewer, want: &str, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let s = get(v.addr, "/api/status").await.json();
+        if s["state"] == want {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "viewer never reached state {want}: {s:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What relay `r`'s billing credited to viewer `v`.
+fn credited(r: &PaidRelay, v: &TestViewer) -> i128 {
+    r.billing
+        .standing_at(&v.viewer.keys().public_key().to_hex(), Instant::now())
+        .map_or(0, |s| s.received as i128)
+}
+
+/// After the viewer stopped: the wallet's spending, the bank's books, the relay node's books
+/// and the relay's billing of the viewer all say the same amount (`earlier`: what other
+/// viewers on the same wallet account spent at other relays).
+async fn ledgers_add_up(m: &Market, v: &TestViewer, paid: &PaidRelay, earlier: i128) -> i128 {
+    v.viewer.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let spent = v.viewer.spent() as i128;
+    assert!(spent > 0, "nothing was paid");
+    assert_eq!(
+        m.bank_balance("viewer"),
+        -spent - earlier,
+        "bank: the viewer owes what it spent"
+    );
+    let relays: i128 = m.relays.iter().map(|r| m.bank_balance(&r.name)).sum();
+    assert_eq!(
+        m.bank_balance("viewer") + relays,
+        0,
+        "the bank's ledger sums to zero"
+    );
+    assert_eq!(
+        m.bank_balance(&paid.name),
+        spent,
+        "bank owes the relay all of it"
+    );
+    assert_eq!(paid.node_received(), spent, "relay node's ledger agrees");
+    assert_eq!(
+        credited(paid, v),
+        spent,
+        "relay billing credited the viewer id"
+    );
+    spent
+}
+
+fn median_ms(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    v[v.len() / 2].as_secs_f64() * 1000.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_is_paid_with_spsp_over_nostr() {
+    let m = market(
+        10_000_000,
+        &[
+            // Cheapest: SPSP only over Nostr (its HTTP endpoint answers 404).
+            RelaySpec {
+                spsp_nostr: Some(true),
+                refuse_payment: true,
+                ..honest(1_000)
+            },
+            // Both transports (used to time them side by side).
+            RelaySpec {
+                spsp_nostr: Some(true),
+                ..honest(3_000)
+            },
+        ],
+    )
+    .await;
+    let (ra, rb) = (&m.relays[0], &m.relays[1]);
+
+    // Forced to HTTP, the cheapest relay cannot be paid: its HTTP SPSP refuses.
+    let forced = m
+        .viewer(ViewerConfig {
+            spsp: SpspMethod::Http,
+            ..viewer_config(&m)
+        })
+        .await;
+    let s = get(forced.addr, "/api/status").await.json();
+    assert_ne!(s["relay"]["url"], ra.url(), "{s:#}");
+    forced.viewer.shutdown().await;
+    assert_eq!(credited(ra, &forced), 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let earlier = forced.viewer.spent() as i128;
+    assert_eq!(m.bank_balance("rb"), earlier, "the forced viewer paid rb");
+
+    let v = m.viewer(viewer_config(&m)).await;
+    let s = get(v.addr, "/api/status").await.json();
+    assert_eq!(
+        s["relay"]["url"],
+        ra.url(),
+        "the cheapest relay, paid over Nostr: {s:#}"
+    );
+    let (got, _) = play(v.addr, Duration::from_secs(4), |_| {}).await;
+    assert!(got.len() >= 3, "only {} parts", got.len());
+    wait_state(&v, "playing", Duration::from_secs(5)).await;
+    assert!(credited(ra, &v) > 0, "ra credited the viewer's pubkey");
+    let spent = ledgers_add_up(&m, &v, ra, earlier).await;
+    // The forced-HTTP viewer paid rb; nobody else did.
+    assert_eq!(m.bank_balance("ra"), spent);
+    println!("paid over Nostr: {spent} units, {} parts", got.len());
+
+    // Round trips, same relay, same machine: SPSP over Nostr vs over HTTP.
+    let keys = tollcast_events::nostr::prelude::Keys::generate();
+    let pool = RelayPool::new([m.rig.nostr_url.clone()], ClientOptions::default()).unwrap();
+    let payee = SpspNostr {
+        pubkey: rb.keys.public_key(),
+        relays: vec![],
+    };
+    let (mut nostr, mut http) = (Vec::new(), Vec::new());
+    for i in 0..9 {
+        let t = Instant::now();
+        query_nostr(&pool, &payee, &keys, Duration::from_secs(5))
+            .await
+            .unwrap();
+        nostr.push(t.elapsed());
+        let t = Instant::now();
+        spsp_http::query(
+            &format!("{}/.well-known/pay/timing-{i}", rb.url()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        http.push(t.elapsed());
+    }
+    println!(
+        "FIGURE spsp round trip (median of 9): over Nostr {:.2} ms, over HTTP {:.2} ms",
+        median_ms(nostr),
+        median_ms(http)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_nostr_key_falls_back_to_http() {
+    let m = market(
+        10_000_000,
+        &[RelaySpec {
+            spsp_nostr: Some(false),
+            ..honest(1_000)
+        }],
+    )
+    .await;
+    let t0 = Instant::now();
+    let v = m.viewer(viewer_config(&m)).await;
+    let started = t0.elapsed();
+    wait_state(&v, "starting", Duration::from_secs(1)).await;
+    let (got, _) = play(v.addr, Duration::from_secs(3), |_| {}).await;
+    assert!(got.len() >= 2, "only {} parts", got.len());
+    // It waited for Nostr (3 s) before asking over HTTP.
+    assert!(started >= Duration::from_secs(3), "started in {started:?}");
+    ledgers_add_up(&m, &v, &m.relays[0], 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_path_down_is_reported_and_recovers() {
+    let m = market(
+        100_000_000,
+        &[RelaySpec {
+            link_door: true,
+            ..honest(1_000)
+        }],
+    )
+    .await;
+    let ra = &m.relays[0];
+    let v = m.viewer(viewer_config(&m)).await;
+    let addr = v.addr;
+    let player = tokio::spawn(async move { play(addr, Duration::from_secs(22), |_| {}).await });
+
+    // Playing and paying.
+    wait_state(&v, "playing", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Cut the bank -> relay link: the viewer's wallet still answers, the path does not.
+    let cut = Instant::now();
+    ra.cut_link();
+    let s = wait_state(&v, "payment_path_down", Duration::from_secs(10)).await;
+    let detect = cut.elapsed();
+    let msg = s["message"].as_str().unwrap();
+    assert!(
+        msg.contains("path from your wallet node") && msg.contains("resumes by itself"),
+        "{msg}"
+    );
+    assert!(s["relay"]["url"] == ra.url(), "stays on its relay: {s:#}");
+    // Held down past the relay's grace: the relay stops serving (402), the state stays.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let s = get(v.addr, "/api/status").await.json();
+    assert_eq!(s["state"], "payment_path_down", "{s:#}");
+    let spent_down = v.viewer.spent();
+
+    // Restore: payments and playback resume by themselves.
+    let back = Instant::now();
+    ra.restore_link().await;
+    wait_state(&v, "playing", Duration::from_secs(15)).await;
+    let resume = back.elapsed();
+    assert!(v.viewer.spent() > spent_down, "payments resumed");
+
+    let (got, _failures) = player.await.unwrap();
+    let restored_at = back;
+    let after: Vec<_> = got.iter().filter(|a| a.at > restored_at).collect();
+    assert!(
+        after.len() >= 2,
+        "playback resumed after the link came back: {} parts after, {} in all",
+        after.len(),
+        got.len()
+    );
+    let first_after = after[0].at.duration_since(restored_at);
+    // No part was skipped: parts arrive in order without a gap in positions.
+    for w in got.windows(2) {
+        assert!((w[1].msn, w[1].part) > (w[0].msn, w[0].part));
+    }
+    ledgers_add_up(&m, &v, ra, 0).await;
+    println!(
+        "FIGURE payment path down: detected {:.0} ms after the cut, state playing {:.0} ms after \
+         the link came back, first part {:.0} ms after",
+        detect.as_secs_f64() * 1000.0,
+        resume.as_secs_f64() * 1000.0,
+        first_after.as_secs_f64() * 1000.0
+    );
+}
