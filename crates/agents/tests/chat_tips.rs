@@ -199,6 +199,7 @@ async fn paid_chat_slow_mode_free_creator_and_a_verified_tip() {
     .await
     .unwrap();
     assert_eq!(out.delivered, 1000);
+    assert_eq!((out.requested, out.shortfall()), (1000, 0));
     assert_eq!(c.tips.total_received() - before, 1000);
     assert_eq!(out.parsed.payer, viewer.public_key());
     assert_eq!(out.parsed.message, "great stream");

@@ -77,6 +77,13 @@ fn demo_runs_and_the_books_balance() {
         .find_map(|l| l.split_whitespace().nth(1)?.parse().ok())
         .expect("transcoder earnings line");
     assert!(earned > 0.0, "transcoder earned {earned}\n{stdout}");
+    // The streamer's wallet hires the moderator per stream-hour: its own ledger shows pay.
+    let moderator: f64 = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("moderator ") && l.contains(" USD "))
+        .find_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .expect("moderator earnings line");
+    assert!(moderator > 0.0, "moderator earned {moderator}\n{stdout}");
     let job = &ready["transcoder"];
     assert!(
         job["pubkey"].as_str().is_some_and(|k| k.len() == 64),

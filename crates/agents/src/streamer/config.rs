@@ -33,6 +33,8 @@ pub struct StreamerConfig {
     pub obs: ObsSection,
     /// `[transcode]`: an optional paid NIP-90 ladder.
     pub transcode: TranscodeSection,
+    /// `[[hire]]`: services paid per stream-hour from the wallet (e.g. a moderator).
+    pub hire: Vec<super::hire::HireSection>,
 }
 
 /// `[stream]`.

@@ -15,6 +15,7 @@
 pub mod announce;
 pub mod audience;
 pub mod config;
+pub mod hire;
 pub mod obs;
 pub mod transcode;
 pub mod wallet;
@@ -108,6 +109,8 @@ pub struct StreamerStatus {
     pub segments: u64,
     /// The transcoder (hex) holding the NIP-90 ladder job, if one is placed.
     pub transcoder: Option<String>,
+    /// Services paid per stream-hour (`[[hire]]`).
+    pub hired: Vec<hire::HireStatus>,
 }
 
 #[derive(Default)]
@@ -117,6 +120,7 @@ struct Counters {
     live: AtomicBool,
     segments: AtomicU64,
     latency_ms: AtomicI64,
+    hires: std::sync::Mutex<Vec<(hire::HireSection, Arc<hire::HireTotals>)>>,
 }
 
 /// A running streamer. Dropping it stops the pipeline; call [`Streamer::end`] first to
@@ -390,7 +394,34 @@ impl Streamer {
             me.spawn_announce_loop(Duration::from_secs(cfg.nostr.announce_every.max(1)));
         }
         me.start_transcoding(&cfg, &relay_urls, &stream).await?;
+        me.start_hires(&cfg)?;
         Ok(me)
+    }
+
+    /// `[[hire]]`: pay each service per stream-hour from the wallet while the stream runs.
+    fn start_hires(&mut self, cfg: &StreamerConfig) -> Result<(), StreamerError> {
+        if cfg.hire.is_empty() {
+            return Ok(());
+        }
+        let Some(wallet) = self.wallet.clone() else {
+            return Err(StreamerError::Config(
+                "[[hire]] needs the wallet: hired services are paid from it".into(),
+            ));
+        };
+        let mut hires = self
+            .counters
+            .hires
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for h in &cfg.hire {
+            let totals = Arc::new(hire::HireTotals::default());
+            let from = tollcast_net::connector::AccountId::new(h.pay_from.clone());
+            let service = wallet.services.node.connector.sender(from);
+            self.tasks
+                .push(tokio::spawn(hire::pay(service, h.clone(), totals.clone())));
+            hires.push((h.clone(), totals));
+        }
+        Ok(())
     }
 
     /// `[transcode]`: follow the trusted verifiers' reports, and place the NIP-90 job in the
@@ -699,6 +730,13 @@ fn status_of(c: &Counters, a: &Audience, w: Option<&Wallet>) -> StreamerStatus {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .map(|k| k.to_hex()),
+        hired: c
+            .hires
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(h, t)| hire::HireStatus::of(h, t))
+            .collect(),
     }
 }
 

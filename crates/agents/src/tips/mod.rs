@@ -328,6 +328,16 @@ pub struct TipOutcome {
     pub sent: u64,
     /// Counted by the receiver (receiver's units, = `parsed.amount.amount`).
     pub delivered: u64,
+    /// What the tip asked the creator to receive (receiver's units).
+    pub requested: u64,
+}
+
+impl TipOutcome {
+    /// How much less than requested arrived (0 when the tip arrived whole): the exchange rate
+    /// or fees on the path moved between the probe and the payment, or the payment stopped.
+    pub fn shortfall(&self) -> u64 {
+        self.requested.saturating_sub(self.delivered)
+    }
 }
 
 /// Tip the creator of `stream`: `amount` (receiver's asset units, `asset` = code, scale)
@@ -406,6 +416,7 @@ pub async fn tip(
     }
     Ok(TipOutcome {
         delivered: parsed.amount.amount,
+        requested: amount,
         receipt,
         parsed,
         sent,

@@ -134,7 +134,8 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         "ready: {}",
         json!({"pubkey": pubkey, "url": base, "status": format!("{base}/status"),
                "metrics": format!("{base}/metrics"), "spsp": spsp,
-               "btp": node.as_ref().map(|n| n.btp_url())})
+               "btp": node.as_ref().map(|n| n.btp_url()),
+               "node_http": node.as_ref().map(|n| format!("http://{}", n.local_addr))})
     );
     let app = agent.router();
     tokio::select! {

@@ -17,7 +17,7 @@ use tollcast_net::connector::{Node, NodeConfig};
     long_about = "Tip a stream's creator: a STREAM payment from your account at a \
 tollcast node to the creator's receiving agent (named by the live event's `tip` tag), which \
 signs a tip receipt (kind 9737: payer, amount, message, stream, RFC 0039 STREAM receipt) and \
-publishes it to the stream's relay. Prints {receipt_id, delivered, sent}.\n\n\
+publishes it to the stream's relay. Prints {receipt_id, requested, delivered, shortfall, sent}.\n\n\
 `tollcast tip serve` runs a receiving agent for a creator on an in-process node.\n\n\
 Example: tollcast tip --relay ws://127.0.0.1:7777/nostr --stream naddr1... \
 --node btp+ws://:TOKEN@127.0.0.1:7768 --key $NSEC --amount 1000 --message 'great show'"
@@ -132,8 +132,17 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     .await?;
     println!(
         "{}",
-        json!({"receipt_id": out.receipt.id.to_hex(), "delivered": out.delivered, "sent": out.sent})
+        json!({"receipt_id": out.receipt.id.to_hex(), "requested": out.requested,
+               "delivered": out.delivered, "shortfall": out.shortfall(), "sent": out.sent})
     );
+    if out.shortfall() > 0 {
+        tracing::warn!(
+            "the creator received {} of the {} asked for (the path's rate or fees moved, or the \
+             payment stopped early): the receipt states what arrived",
+            out.delivered,
+            out.requested
+        );
+    }
     Ok(())
 }
 

@@ -50,6 +50,10 @@ use http::Http;
 use topology::{ASSET_CODE, ASSET_SCALE, Member};
 use viewers::{RelayChoice, SimViewer};
 
+/// What the streamer pays its moderator per stream-hour (micro-USD): 0.036 USD/h, so a 30 s
+/// demo shows a few payments of 5 s each.
+pub const MODERATOR_PRICE_PER_HOUR: u64 = 36_000;
+
 /// What `tollcast demo` is asked to do.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -214,6 +218,11 @@ pub struct Demo {
     pub transcoding: Option<transcode::Transcoding>,
     /// The moderator's base URL and its last `/status` answer.
     pub moderator: Option<String>,
+    /// The streamer's wallet paying the moderator per stream-hour.
+    pub moderator_pay: Option<(
+        tokio::task::JoinHandle<()>,
+        Arc<tollcast_agents::streamer::hire::HireTotals>,
+    )>,
     pub moderation: Mutex<Option<serde_json::Value>>,
     /// Latency the page reported (ms), with when.
     pub page_latency: Mutex<Option<(f64, Instant)>>,
@@ -438,6 +447,8 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
     let relay_b_up = Member::new("relay-b-upstream", o.wallet);
     let creator = Member::new("creator", 0);
     let transcoder = Member::new("transcoder", 0);
+    // The moderator's node: the streamer's wallet pays it per stream-hour.
+    let moderator_m = Member::new("moderator", 0);
     // The streamer's wallet: pays the transcoding job (a credit line like a viewer's).
     let streamer_wallet = Member::new("streamer-wallet", o.wallet);
     let page = Member::new("page-viewer", o.wallet);
@@ -451,6 +462,7 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         relay_b_up.clone(),
         creator.clone(),
         transcoder.clone(),
+        moderator_m.clone(),
         streamer_wallet.clone(),
         page.clone(),
         watcher.clone(),
@@ -614,8 +626,14 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         }
     };
 
-    // 3c. The moderator: watches the stream's chat on the hub's relay and acts on its rules.
+    // 3c. The moderator: watches the stream's chat on the hub's relay and acts on its rules;
+    // paid per stream-hour on its own node under the hub (by the streamer's wallet, below).
     let moderator_keys = Keys::generate();
+    let moderator_cfg = write_file(
+        dir,
+        &format!("{}.toml", moderator_m.id),
+        &topology::member_toml(dir, &moderator_m, hub_port, false),
+    )?;
     let moderator = match start(
         agents,
         o,
@@ -631,8 +649,12 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             s("buy followers"),
             s("--listen"),
             s("127.0.0.1:0"),
+            s("--node"),
+            moderator_cfg.display().to_string(),
+            s("--price-per-hour"),
+            MODERATOR_PRICE_PER_HOUR.to_string(),
         ],
-        vec!["status: "],
+        vec!["ready: "],
         vec![(
             s("TOLLCAST_SECRET_KEY"),
             moderator_keys.secret_key().to_secret_hex(),
@@ -640,12 +662,20 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
     )
     .await
     {
-        Ok(i) => agents[i]
-            .out
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .value("status")
-            .map(|u| u.trim_end_matches("/status").to_string()),
+        Ok(i) => {
+            let out = agents[i].out.lock().unwrap_or_else(|e| e.into_inner());
+            let r = out.ready.clone().unwrap_or_default();
+            let field = |k: &str| r[k].as_str().map(str::to_string);
+            match (field("url"), field("spsp"), field("node_http")) {
+                (Some(url), Some(spsp), Some(node)) => Some((url, spsp, node)),
+                _ => {
+                    status(
+                        "the moderator's ready line lacks url/spsp/node_http: going on without it",
+                    );
+                    None
+                }
+            }
+        }
         Err(e) => {
             status(&format!(
                 "the moderator did not start, going on without it: {e:#}"
@@ -678,6 +708,28 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             ));
             None
         }
+    };
+    // The streamer's wallet hires the moderator: paid every 5 s, a period ahead.
+    let moderator_pay = match (&transcoding, &moderator) {
+        (Some(t), Some((_, spsp, _))) => {
+            let totals = Arc::new(tollcast_agents::streamer::hire::HireTotals::default());
+            let hire = tollcast_agents::streamer::hire::HireSection {
+                role: s("moderator"),
+                spsp: spsp.clone(),
+                price_per_hour: MODERATOR_PRICE_PER_HOUR,
+                every_secs: 5,
+                pay_from: s("local"),
+            };
+            let task = tokio::spawn(tollcast_agents::streamer::hire::pay(
+                t.wallet
+                    .connector
+                    .sender(tollcast_net::connector::AccountId::local()),
+                hire,
+                totals.clone(),
+            ));
+            Some((task, totals))
+        }
+        _ => None,
     };
     let first_upstream = transcoding
         .as_ref()
@@ -889,6 +941,13 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
             url: Some(format!("http://{}", t.wallet.local_addr)),
         });
     }
+    if let Some((_, _, node)) = &moderator {
+        ledgers.push(LedgerSource {
+            id: Some(moderator_m.id.clone()),
+            role: s("moderator"),
+            url: Some(node.clone()),
+        });
+    }
     for r in &relays {
         ledgers.push(LedgerSource {
             id: Some(r.name.clone()),
@@ -982,11 +1041,14 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         url: None,
     });
 
-    if let Some(m) = &moderator {
+    if let Some((m, _, _)) = &moderator {
         infos.push(AgentInfo {
             name: s("moderator"),
             role: s("moderator"),
-            what: s("reads the stream's chat on the hub's relay and acts on its rules (here: the phrase 'buy followers' is banned)"),
+            what: format!(
+                "reads the stream's chat on the hub's relay and acts on its rules (here: the phrase 'buy followers' is banned); the streamer's wallet pays it {}/hour",
+                units(MODERATOR_PRICE_PER_HOUR as i128)
+            ),
             url: Some(m.clone()),
         });
     }
@@ -1036,7 +1098,8 @@ async fn run_in(o: &Options, dir: &std::path::Path, agents: &mut Vec<Agent>) -> 
         ladder: Mutex::new(Vec::new()),
         origin: first_upstream.clone(),
         transcoding,
-        moderator: moderator.clone(),
+        moderator: moderator.as_ref().map(|m| m.0.clone()),
+        moderator_pay,
         moderation: Mutex::new(None),
         page_latency: Mutex::new(None),
         started,
@@ -1205,9 +1268,10 @@ fn status_line(d: &Demo) -> String {
         .as_ref()
         .map(|b| {
             format!(
-                "relays {} · transcoder {} · creator {} · hub {}",
+                "relays {} · transcoder {} · moderator {} · creator {} · hub {}",
                 units(b.by_role("relay")),
                 units(b.by_role("transcoder")),
+                units(b.by_role("moderator")),
                 units(b.by_role("creator")),
                 units(b.by_role("hub"))
             )
@@ -1248,6 +1312,9 @@ async fn summary(d: &Demo) -> anyhow::Result<()> {
     }
     if let Some(t) = &d.transcoding {
         t.job.stop_paying();
+    }
+    if let Some((task, _)) = &d.moderator_pay {
+        task.abort();
     }
     let mut books = None;
     for _ in 0..50 {
@@ -1303,7 +1370,14 @@ async fn summary(d: &Demo) -> anyhow::Result<()> {
         units(-b.by_role("viewer"))
     );
     println!("  earnings by role:");
-    for role in ["creator", "streamer", "relay", "transcoder", "hub"] {
+    for role in [
+        "creator",
+        "streamer",
+        "relay",
+        "transcoder",
+        "moderator",
+        "hub",
+    ] {
         let who: Vec<String> = b
             .parties
             .iter()
