@@ -7,7 +7,9 @@
 //! - A key listed but silent: the viewer falls back to HTTP.
 //! - Connector path down: the Interledger link bank -> relay is cut mid-stream; the viewer's
 //!   `/api/status` says `payment_path_down` with what to do, and when the link is restored
-//!   payments and playback resume by themselves, with no money lost or duplicated.
+//!   payments and playback resume by themselves, with no money lost or duplicated. The
+//!   player page (web/index.html + web/player.js in headless Chromium, needs
+//!   tests/interop/node_modules and /usr/bin/chromium) shows the message, then clears it.
 
 mod common;
 mod viewer_rig;
@@ -77,6 +79,65 @@ async fn ledgers_add_up(m: &Market, v: &TestViewer, paid: &PaidRelay, earlier: i
         "relay billing credited the viewer id"
     );
     spent
+}
+
+/// The player page served beside the viewer's routes, as `tollcast watch` does (the files
+/// from web/, hls.js from tests/interop/node_modules).
+async fn page(v: &TestViewer) -> std::net::SocketAddr {
+    use axum::response::IntoResponse;
+    use axum::routing::get as route;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let hls = root.join("tests/interop/node_modules/hls.js/dist/hls.min.js");
+    assert!(
+        hls.exists()
+            && root
+                .join("tests/interop/node_modules/playwright-core")
+                .exists(),
+        "tests/interop/node_modules is missing hls.js/playwright-core: run scripts/setup.sh"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "install chromium (scripts/setup.sh)"
+    );
+    let file = |path: std::path::PathBuf, ct: &'static str| {
+        let body = std::fs::read(&path).unwrap();
+        route(move || {
+            let body = body.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, ct)], body).into_response() }
+        })
+    };
+    let web = root.join("web");
+    let router = v
+        .viewer
+        .router()
+        .route("/", file(web.join("index.html"), "text/html"))
+        .route(
+            "/web/player.js",
+            file(web.join("player.js"), "text/javascript"),
+        )
+        .route("/web/style.css", file(web.join("style.css"), "text/css"))
+        .route("/web/hls.min.js", file(hls, "text/javascript"));
+    common::serve(router).await
+}
+
+/// What the page shows once it renders state `want`.
+async fn page_shows(addr: std::net::SocketAddr, want: &str) -> serde_json::Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = tokio::process::Command::new("node")
+        .arg(root.join("tests/interop/viewer/page_state.mjs"))
+        .arg(format!("http://{addr}/"))
+        .arg(want)
+        .arg("15000")
+        .current_dir(root.join("tests/interop"))
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "the page never showed {want}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn median_ms(mut v: Vec<Duration>) -> f64 {
@@ -199,6 +260,7 @@ async fn payment_path_down_is_reported_and_recovers() {
     .await;
     let ra = &m.relays[0];
     let v = m.viewer(viewer_config(&m)).await;
+    let page_addr = page(&v).await;
     let addr = v.addr;
     let player = tokio::spawn(async move { play(addr, Duration::from_secs(22), |_| {}).await });
 
@@ -217,8 +279,13 @@ async fn payment_path_down_is_reported_and_recovers() {
         "{msg}"
     );
     assert!(s["relay"]["url"] == ra.url(), "stays on its relay: {s:#}");
+    // The page says it, in the agent's words.
+    let shown = page_shows(page_addr, "payment_path_down").await;
+    assert_eq!(shown["bannerHidden"], false, "{shown}");
+    assert_eq!(shown["banner"], msg, "{shown}");
     // Held down past the relay's grace: the relay stops serving (402), the state stays.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    let held = cut.elapsed();
+    tokio::time::sleep(Duration::from_secs(7).saturating_sub(held)).await;
     let s = get(v.addr, "/api/status").await.json();
     assert_eq!(s["state"], "payment_path_down", "{s:#}");
     let spent_down = v.viewer.spent();
@@ -229,6 +296,11 @@ async fn payment_path_down_is_reported_and_recovers() {
     wait_state(&v, "playing", Duration::from_secs(15)).await;
     let resume = back.elapsed();
     assert!(v.viewer.spent() > spent_down, "payments resumed");
+    let shown = page_shows(page_addr, "playing").await;
+    assert_eq!(
+        shown["bannerHidden"], true,
+        "the page's warning is gone: {shown}"
+    );
 
     let (got, _failures) = player.await.unwrap();
     let restored_at = back;
