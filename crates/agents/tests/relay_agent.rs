@@ -13,10 +13,9 @@ use common::*;
 use tokio::time::Instant;
 use tollcast_agents::relay::agent::{RelayAgent, RelayAgentConfig};
 use tollcast_agents::viewer::payer::query_nostr;
-use tollcast_events::nostr::prelude::{Filter, Keys, Kind};
-use tollcast_events::offer::{KIND_RELAY_OFFER, RelayOffer};
+use tollcast_events::nostr::prelude::Keys;
 use tollcast_net::connector::{Node, NodeConfig};
-use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
+use tollcast_net::nostr_relay::client::ClientOptions;
 use tollcast_net::nostr_relay::pool::RelayPool;
 use tollcast_net::stream::{SenderConfig, StreamSender};
 
@@ -72,22 +71,7 @@ async fn a_paid_relay_offers_and_answers_spsp_over_nostr() {
     );
 
     // The offer: HTTP SPSP first (readers taking the first value keep working), then the key.
-    let nostr = RelayClient::connect(&rig.nostr_url, ClientOptions::default()).unwrap();
-    let filter = Filter::new()
-        .kind(Kind::from(KIND_RELAY_OFFER))
-        .author(agent.keys.public_key());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let offer = loop {
-        let evs = nostr
-            .fetch(vec![filter.clone()], Duration::from_secs(5))
-            .await
-            .unwrap();
-        if let Some(ev) = evs.first() {
-            break RelayOffer::from_event(ev).unwrap();
-        }
-        assert!(Instant::now() < deadline, "relay offer never published");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let offer = rig.wait_offer(agent.keys.public_key()).await;
     assert_eq!(
         offer.spsp[0],
         format!("{}/.well-known/pay", agent.public_url)

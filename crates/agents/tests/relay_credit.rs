@@ -16,8 +16,7 @@ use tokio::time::Instant;
 use tollcast_agents::relay::billing::{Billing, BillingConfig};
 use tollcast_agents::relay::offer::OfferSettings;
 use tollcast_agents::relay::{Relay, RelayConfig, RelayError};
-use tollcast_events::nostr::prelude::{Filter, Keys, Kind};
-use tollcast_events::offer::{KIND_RELAY_OFFER, RelayOffer};
+use tollcast_events::nostr::prelude::Keys;
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
 use tollcast_net::stream::{ReceiverConfig, SenderConfig, StreamReceiver, StreamSender, spsp_http};
 use tollcast_wire::address::Address;
@@ -129,21 +128,7 @@ async fn credit_mode_serves_while_paid_then_402_then_resumes() {
         every: Duration::from_secs(60),
     };
     let adv = relay.advertise(relay_keys.clone(), vec![nostr.clone()], settings);
-    let filter = Filter::new()
-        .kind(Kind::from(KIND_RELAY_OFFER))
-        .author(relay_keys.public_key());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let offer = loop {
-        let evs = nostr
-            .fetch(vec![filter.clone()], Duration::from_secs(5))
-            .await
-            .unwrap();
-        if let Some(ev) = evs.first() {
-            break RelayOffer::from_event(ev).unwrap();
-        }
-        assert!(Instant::now() < deadline, "relay offer never published");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let offer = rig.wait_offer(relay_keys.public_key()).await;
     adv.abort();
     assert_eq!(offer.stream.as_ref(), Some(&rig.stream));
     let ppm = offer.price_per_minute.unwrap();

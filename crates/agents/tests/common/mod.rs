@@ -235,6 +235,34 @@ pub async fn start_origin_cut(source: SyntheticOptions, cut: CutterConfig) -> Ri
 }
 
 impl Rig {
+    /// The relay offer `author` published on the rig's Nostr relay (waits up to 5 s).
+    pub async fn wait_offer(
+        &self,
+        author: tollcast_events::nostr::prelude::PublicKey,
+    ) -> tollcast_events::offer::RelayOffer {
+        use tollcast_events::nostr::prelude::{Filter, Kind};
+        use tollcast_events::offer::{KIND_RELAY_OFFER, RelayOffer};
+        let nostr = RelayClient::connect(&self.nostr_url, ClientOptions::default()).unwrap();
+        let filter = Filter::new()
+            .kind(Kind::from(KIND_RELAY_OFFER))
+            .author(author);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let evs = nostr
+                .fetch(vec![filter.clone()], Duration::from_secs(5))
+                .await
+                .unwrap();
+            if let Some(ev) = evs.first() {
+                return RelayOffer::from_event(ev).unwrap();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "relay offer never published"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Wait until at least `n` manifests were published; returns them parsed.
     pub async fn wait_manifests(&self, n: usize) -> Vec<SegmentManifest> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
