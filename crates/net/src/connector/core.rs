@@ -503,8 +503,10 @@ impl Connector {
             let (in_leg, next_s) = (in_leg.clone(), next.0.clone());
             let (in_amt, in_exp, out_exp) =
                 (prepare.amount, ms(prepare.expires_at), ms(out_expiry));
+            // Group commit: packets in flight at once share one transaction and one fsync;
+            // this packet's two reservations stay atomic (a failing job is rolled back alone).
             let res = ledger_op(&self.ledger, move |l| {
-                l.write(|tx| {
+                l.submit(move |tx| {
                     if let Some(acc) = &in_leg {
                         tx.prepare(LDir::Incoming, acc, id, in_amt, in_exp)?;
                     }
@@ -555,7 +557,7 @@ impl Connector {
         // commit or release both legs atomically
         let next_s = next.0.clone();
         let res = ledger_op(&self.ledger, move |l| {
-            l.write(|tx| {
+            l.submit(move |tx| {
                 let r = if ok {
                     tx.fulfill(LDir::Outgoing, &next_s, id)?
                 } else {
