@@ -6,7 +6,9 @@
 //! rung segments align with the source (same MSN, duration within a frame, `source` hash);
 //! the transcoder is paid per unit and every ledger balances; when payment stops the
 //! transcoder stops and says why. A second test: `replace` moves the job to another
-//! transcoder, and a source part with the wrong bytes is refused.
+//! transcoder, and a source part with the wrong bytes is refused. The origin publishes part
+//! manifests, so the job feeds source parts as they are signed; the test prints how far rung
+//! segments trail the source (`TRANSCODE` line).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -136,10 +138,20 @@ async fn world() -> World {
     let live = spawn_live(cfg, origin).await.unwrap();
     let mut rx = live.subscribe();
     let publisher = RelayClient::connect(&nostr_url, ClientOptions::default()).unwrap();
+    // Part manifests too, as every origin does (TOLLCAST_TEST_NO_PART_MANIFESTS=1: segment
+    // manifests only, how origins worked before them, to compare the rungs' lag).
+    let parts_too = std::env::var_os("TOLLCAST_TEST_NO_PART_MANIFESTS").is_none();
     tokio::spawn(async move {
         while let Ok(ev) = rx.recv().await {
-            if let LiveEvent::ManifestSigned(ev) = ev {
-                let _ = publisher.publish(&ev, Duration::from_secs(5)).await;
+            match ev {
+                LiveEvent::ManifestSigned(ev) => {
+                    let _ = publisher.publish(&ev, Duration::from_secs(5)).await;
+                }
+                LiveEvent::PartManifestSigned(ev) if parts_too => {
+                    let p = publisher.clone();
+                    tokio::spawn(async move { p.publish(&ev, Duration::from_secs(5)).await });
+                }
+                _ => {}
             }
         }
     });
@@ -318,6 +330,32 @@ async fn manifests_by(url: &str, author: &Keys) -> Vec<Event> {
 async fn paid_ladder_job_aligned_and_stops_when_unpaid() {
     let w = world().await;
     let tx = transcoder(&w, 1, PRICE).await;
+    // When each segment manifest (source and rungs) reaches a Nostr subscriber.
+    let arrivals: Arc<std::sync::Mutex<BTreeMap<(String, u64), tokio::time::Instant>>> =
+        Arc::default();
+    let watch = {
+        let arrivals = arrivals.clone();
+        let c = RelayClient::connect(&w.nostr_url, ClientOptions::default()).unwrap();
+        let filter = Filter::new()
+            .kind(Kind::from(KIND_SEGMENT_MANIFEST))
+            .since(tollcast_events::nostr::prelude::Timestamp::now());
+        let mut sub = c.subscribe(vec![filter]).await.unwrap();
+        tokio::spawn(async move {
+            let _c = c;
+            while let Some(item) = sub.recv().await {
+                let tollcast_net::nostr_relay::client::SubItem::Event(e) = item else {
+                    continue;
+                };
+                if let Ok((m, _, _)) = SegmentManifest::from_event(&e) {
+                    arrivals
+                        .lock()
+                        .unwrap()
+                        .entry((m.rendition, m.msn))
+                        .or_insert_with(tokio::time::Instant::now);
+                }
+            }
+        })
+    };
     let jc = client(&w, Duration::from_millis(1500));
     let job: ActiveJob = jc.start().await.expect("job accepted and result published");
     assert_eq!(job.transcoder, tx.agent.pubkey());
@@ -438,6 +476,30 @@ async fn paid_ladder_job_aligned_and_stops_when_unpaid() {
     assert!(
         per_rung["180p"] >= 3 && per_rung["120p"] >= 3,
         "{per_rung:?}"
+    );
+    // How far the rungs trail the source: rung segment k's manifest vs source segment k's.
+    watch.abort();
+    let arrivals = arrivals.lock().unwrap().clone();
+    let mut lag: Vec<i64> = arrivals
+        .iter()
+        .filter(|((r, _), _)| r != "source")
+        .filter_map(|((_, msn), t)| {
+            let s = arrivals.get(&("source".to_string(), *msn))?;
+            Some(t.duration_since(*s).as_millis() as i64 - s.duration_since(*t).as_millis() as i64)
+        })
+        .collect();
+    lag.sort_unstable();
+    assert!(!lag.is_empty(), "rung and source manifests seen");
+    println!(
+        "TRANSCODE rung segment manifest after the source's ({} manifests, 1 s segments, source {}): p50 {} ms, max {} ms",
+        lag.len(),
+        if std::env::var_os("TOLLCAST_TEST_NO_PART_MANIFESTS").is_some() {
+            "segment manifests only"
+        } else {
+            "part + segment manifests"
+        },
+        lag[lag.len() / 2],
+        lag[lag.len() - 1]
     );
 
     // Money: what the client paid reached the transcoder's receiver over BTP; every ledger

@@ -287,12 +287,60 @@ impl SourceSegment {
     }
 }
 
+/// One verified source part, fed as soon as a signed manifest (part or segment) lists it: the
+/// ladder transcodes while the source segment is still open. Parts come in order; a part of a
+/// later segment closes the open one (as a keyframe does at the origin).
+#[derive(Debug, Clone)]
+pub struct SourcePart {
+    /// Media sequence number of the source segment the part belongs to.
+    pub msn: u64,
+    /// Position in that segment (0 = the segment's first part, a keyframe).
+    pub index: u32,
+    /// The source init segment the part needs.
+    pub init: Bytes,
+    /// Hex SHA-256 of `init`.
+    pub init_hash: String,
+    pub bytes: Bytes,
+    /// Hex SHA-256 of `bytes`.
+    pub hash: String,
+    /// Seconds.
+    pub duration: f64,
+    pub independent: bool,
+    /// Wall-clock capture time of the segment's first sample (ms since epoch; 0 = unknown).
+    pub capture_ms: i64,
+}
+
+impl SourceSegment {
+    /// The segment as parts, in order (what [`Ladder::push`] feeds).
+    pub fn source_parts(&self) -> Vec<SourcePart> {
+        let m = &self.manifest;
+        m.parts
+            .iter()
+            .zip(&self.parts)
+            .enumerate()
+            .map(|(i, (p, b))| SourcePart {
+                msn: m.msn,
+                index: i as u32,
+                init: self.init.clone(),
+                init_hash: m.init.clone(),
+                bytes: b.clone(),
+                hash: p.hash.clone(),
+                duration: p.duration,
+                independent: p.independent,
+                capture_ms: m.capture_ms,
+            })
+            .collect()
+    }
+}
+
 /// What the source segments fed so far say about media time `t`.
 #[derive(Debug, Clone)]
 struct SourceSpan {
     start: f64,
+    /// Seconds; infinite while the segment is open.
     duration: f64,
-    segment: String,
+    /// Hash of the whole source segment, once it closed.
+    segment: Option<String>,
     capture_ms: i64,
 }
 
@@ -316,9 +364,10 @@ impl Shared {
     }
 }
 
-/// A running ladder. Feed it with [`Ladder::push`]; dropping it kills ffmpeg.
+/// A running ladder. Feed it with [`Ladder::push_part`] (or whole segments with
+/// [`Ladder::push`]); dropping it kills ffmpeg.
 pub struct Ladder {
-    tx: mpsc::Sender<SourceSegment>,
+    tx: mpsc::Sender<SourcePart>,
     events: broadcast::Sender<LiveEvent>,
     shared: Arc<Mutex<Shared>>,
     progress: watch::Receiver<f64>,
@@ -327,10 +376,10 @@ pub struct Ladder {
 }
 
 impl Ladder {
-    /// Start the ladder feeding `origin` (ffmpeg starts with the first segment, once the source
+    /// Start the ladder feeding `origin` (ffmpeg starts with the first part, once the source
     /// resolution is known).
     pub fn spawn(cfg: LadderConfig, origin: Origin) -> Ladder {
-        let (tx, rx) = mpsc::channel(8);
+        let (tx, rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(1024);
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (prog_tx, progress) = watch::channel(0.0);
@@ -360,12 +409,20 @@ impl Ladder {
         self.events.subscribe()
     }
 
-    /// Queue one verified source segment (in order). Fails if the ladder stopped.
-    pub async fn push(&self, seg: SourceSegment) -> Result<()> {
+    /// Queue one verified source part (in order). Fails if the ladder stopped.
+    pub async fn push_part(&self, part: SourcePart) -> Result<()> {
         self.tx
-            .send(seg)
+            .send(part)
             .await
             .map_err(|_| MediaError::Ffmpeg("the ladder has stopped".into()))
+    }
+
+    /// Queue one verified source segment (in order), part by part. Fails if the ladder stopped.
+    pub async fn push(&self, seg: SourceSegment) -> Result<()> {
+        for p in seg.source_parts() {
+            self.push_part(p).await?;
+        }
+        Ok(())
     }
 
     /// Seconds of source media that every rung has finished (segments cut and stored).
@@ -378,7 +435,7 @@ impl Ladder {
         self.progress.clone()
     }
 
-    /// The rungs being produced (empty until the first segment arrived).
+    /// The rungs being produced (empty until the first part arrived).
     pub fn rungs(&self) -> Vec<Rung> {
         self.rungs.borrow().clone()
     }
@@ -388,7 +445,8 @@ impl Ladder {
         self.shared.lock().map(|s| s.restarts).unwrap_or(0)
     }
 
-    /// No more input: let ffmpeg flush, end every rung's playlist and wait.
+    /// No more input: close the open segment, let ffmpeg flush, end every rung's playlist and
+    /// wait.
     pub async fn finish(mut self) -> Result<()> {
         let (tx, _) = mpsc::channel(1);
         drop(std::mem::replace(&mut self.tx, tx));
@@ -431,115 +489,294 @@ async fn put(store: &ChunkStore, bytes: Bytes, durable: bool) -> Result<String> 
         .map_err(|e| MediaError::Store(format!("store task failed: {e}")))?
 }
 
+/// The source segment being fed.
+struct OpenSegment {
+    msn: u64,
+    /// Key of its span in [`Shared::spans`].
+    span_key: i64,
+    init: Bytes,
+    /// Parts fed so far: (hash, bytes, duration).
+    parts: Vec<(String, Bytes, f64)>,
+}
+
+/// The ladder's input loop: per source part, mirror it, note its span and feed ffmpeg.
+struct Feeder {
+    cfg: Arc<LadderConfig>,
+    origin: Origin,
+    events: broadcast::Sender<LiveEvent>,
+    shared: Arc<Mutex<Shared>>,
+    progress: Arc<watch::Sender<f64>>,
+    rungs_tx: watch::Sender<Vec<Rung>>,
+    current: Option<Run>,
+    rungs: Vec<Rung>,
+    session: u64,
+    mirrored_init: Option<String>,
+    backoff: Duration,
+    open: Option<OpenSegment>,
+    /// Parsed inits by hash (a stream has one, or a few after encoder restarts).
+    inits: BTreeMap<String, InitSegment>,
+}
+
+impl Feeder {
+    /// Close the open source segment: its span gets its duration and hash, the mirror ends it.
+    async fn close_open(&mut self) -> Result<()> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let duration: f64 = open.parts.iter().map(|(_, _, d)| d).sum();
+        let mut whole = BytesMut::new();
+        for (_, b, _) in &open.parts {
+            whole.extend_from_slice(b);
+        }
+        let size = whole.len();
+        // Mirrored, the segment is stored (durably, like the origin does); else only named.
+        let seg_hash = if self.cfg.mirror_source {
+            put(self.origin.store(), whole.freeze(), true).await?
+        } else {
+            crate::store::sha256_hex(&whole)
+        };
+        if let Ok(mut sh) = self.shared.lock()
+            && let Some(s) = sh.spans.get_mut(&open.span_key)
+        {
+            s.duration = duration;
+            s.segment = Some(seg_hash.clone());
+        }
+        if self.cfg.mirror_source {
+            let r = &self.cfg.source_name;
+            self.origin.end_segment(r, &seg_hash, duration);
+            if duration > 0.0 {
+                self.origin
+                    .observe_bandwidth(r, (size as f64 * 8.0 / duration) as u64);
+            }
+        }
+        Ok(())
+    }
+
+    /// Take one part: a new segment starts at index 0 (closing the open one); a part out of
+    /// order (a gap) is dropped with the rest of its segment, ffmpeg resumes at the next one.
+    async fn take(&mut self, p: SourcePart) -> Result<()> {
+        if !self.inits.contains_key(&p.init_hash) {
+            match parse_init(&p.init) {
+                Ok(i) => {
+                    self.inits.insert(p.init_hash.clone(), i);
+                }
+                Err(e) => {
+                    tracing::warn!("source part {}.{} skipped: {e}", p.msn, p.index);
+                    return Ok(());
+                }
+            }
+        }
+        let fits = self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.msn == p.msn && o.parts.len() == p.index as usize);
+        if p.index == 0 {
+            self.close_open().await?;
+            let start = first_start(&self.inits[&p.init_hash], std::slice::from_ref(&p.bytes))
+                .unwrap_or(0.0);
+            let span_key = (start * 1000.0).round() as i64;
+            if let Ok(mut sh) = self.shared.lock() {
+                sh.spans.insert(
+                    span_key,
+                    SourceSpan {
+                        start,
+                        duration: f64::INFINITY,
+                        segment: None,
+                        capture_ms: p.capture_ms,
+                    },
+                );
+                while sh.spans.len() > 512 {
+                    sh.spans.pop_first();
+                }
+            }
+            self.open = Some(OpenSegment {
+                msn: p.msn,
+                span_key,
+                init: p.init.clone(),
+                parts: Vec::new(),
+            });
+        } else if !fits {
+            if self.open.is_some() {
+                tracing::warn!(
+                    "source part {}.{} out of order: the rest of its segment is skipped",
+                    p.msn,
+                    p.index
+                );
+                self.close_open().await?;
+            }
+            return Ok(());
+        }
+        if self.cfg.mirror_source {
+            self.mirror(&p).await?;
+        }
+        if let Some(o) = self.open.as_mut() {
+            o.parts.push((p.hash.clone(), p.bytes.clone(), p.duration));
+        }
+        self.feed_ffmpeg(&p).await
+    }
+
+    async fn mirror(&mut self, p: &SourcePart) -> Result<()> {
+        let store = self.origin.store().clone();
+        let r = self.cfg.source_name.clone();
+        if p.index == 0 && self.mirrored_init.as_deref() != Some(p.init_hash.as_str()) {
+            let ih = put(&store, p.init.clone(), true).await?;
+            if self.mirrored_init.is_some() {
+                self.origin.mark_discontinuity(&r);
+            }
+            let init = &self.inits[&p.init_hash];
+            self.origin
+                .set_init(&r, &ih, &init.codecs(), init.resolution(), 0, p.msn);
+            self.mirrored_init = Some(ih);
+        }
+        put(&store, p.bytes.clone(), false).await?;
+        // The segment's capture time dates the parts (EXT-X-PROGRAM-DATE-TIME); 0 = unknown.
+        let capture = (p.capture_ms > 0).then(|| {
+            let before: f64 = self
+                .open
+                .as_ref()
+                .map_or(0.0, |o| o.parts.iter().map(|(_, _, d)| d).sum());
+            p.capture_ms + (before * 1000.0).round() as i64
+        });
+        self.origin
+            .push_part(&r, &p.hash, p.duration, p.independent, capture);
+        Ok(())
+    }
+
+    /// Write the part to ffmpeg (starting one at a segment start if none runs); when ffmpeg
+    /// died, restart it and feed the open segment again from its first part (a keyframe).
+    async fn feed_ffmpeg(&mut self, p: &SourcePart) -> Result<()> {
+        // A new source init (encoder restarted with other parameters): a fresh ffmpeg.
+        if p.index == 0
+            && self.current.as_ref().is_some_and(|r| r.init != p.init)
+            && let Some(r) = self.current.take()
+        {
+            stop(r, &self.events, self.session).await;
+        }
+        if self.current.is_none() && p.index != 0 {
+            // Not at a keyframe: wait for the next segment.
+            return Ok(());
+        }
+        for attempt in 0..3 {
+            let fresh = self.current.is_none();
+            if fresh {
+                self.start(p)?;
+            }
+            let Some(r) = self.current.as_mut() else {
+                break;
+            };
+            // A fresh run starts at the open segment's first part.
+            let res = if fresh {
+                let parts: Vec<Bytes> = self
+                    .open
+                    .as_ref()
+                    .map(|o| o.parts.iter().map(|(_, b, _)| b.clone()).collect())
+                    .unwrap_or_default();
+                feed(r, &parts).await
+            } else {
+                feed(r, std::slice::from_ref(&p.bytes)).await
+            };
+            match res {
+                Ok(()) => {
+                    self.backoff = Duration::from_millis(200);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "ladder ffmpeg failed ({e}); restarting at source segment {} in {:?}",
+                        p.msn,
+                        self.backoff
+                    );
+                    if let Some(r) = self.current.take() {
+                        stop(r, &self.events, self.session).await;
+                    }
+                    // Each rung marks a discontinuity when the new run's init arrives.
+                    if let Ok(mut sh) = self.shared.lock() {
+                        sh.restarts += 1;
+                    }
+                    tokio::time::sleep(self.backoff).await;
+                    self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+                    if attempt == 2 {
+                        tracing::error!("source segment {} dropped", p.msn);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Start an ffmpeg run at the open segment (the rungs are fitted to the source first).
+    fn start(&mut self, p: &SourcePart) -> Result<()> {
+        let init = &self.inits[&p.init_hash];
+        if self.rungs.is_empty() {
+            let (w, h) = init
+                .resolution()
+                .map(|(w, h)| (w as u32, h as u32))
+                .unwrap_or((0, 0));
+            self.rungs = fit_to_source(&self.cfg.rungs, w, h);
+            if self.rungs.is_empty() {
+                return Err(MediaError::BadSource(format!(
+                    "no rung of the ladder is smaller than the {w}x{h} source"
+                )));
+            }
+            let _ = self.rungs_tx.send(self.rungs.clone());
+        }
+        self.session += 1;
+        let (first_msn, init_bytes) = match &self.open {
+            Some(o) => (o.msn, o.init.clone()),
+            None => (p.msn, p.init.clone()),
+        };
+        let r = start_run(
+            &self.cfg,
+            &self.origin,
+            &self.rungs,
+            &init_bytes,
+            first_msn,
+            &self.events,
+            &self.shared,
+            &self.progress,
+            self.session,
+        )
+        .inspect_err(|e| tracing::error!("ladder ffmpeg: {e}"))?;
+        self.current = Some(r);
+        let _ = self.events.send(LiveEvent::SessionStarted {
+            session: self.session,
+            what: format!("ladder ffmpeg ({} rungs)", self.rungs.len()),
+        });
+        Ok(())
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     cfg: LadderConfig,
     origin: Origin,
-    mut rx: mpsc::Receiver<SourceSegment>,
+    mut rx: mpsc::Receiver<SourcePart>,
     events: broadcast::Sender<LiveEvent>,
     shared: Arc<Mutex<Shared>>,
     progress: watch::Sender<f64>,
     rungs_tx: watch::Sender<Vec<Rung>>,
 ) -> Result<()> {
-    let cfg = Arc::new(cfg);
-    let mut current: Option<Run> = None;
-    let mut rungs: Vec<Rung> = Vec::new();
-    let mut session = 0u64;
-    let mut mirrored_init: Option<String> = None;
-    let mut backoff = Duration::from_millis(200);
-    let progress = Arc::new(progress);
-    while let Some(seg) = rx.recv().await {
-        let init = match parse_init(&seg.init) {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::warn!("source segment {} skipped: {e}", seg.manifest.msn);
-                continue;
-            }
-        };
-        if cfg.mirror_source {
-            mirror(&cfg, &origin, &seg, &init, &mut mirrored_init).await?;
-        }
-        let start = first_start(&init, &seg.parts).unwrap_or(0.0);
-        if let Ok(mut sh) = shared.lock() {
-            sh.spans.insert(
-                (start * 1000.0).round() as i64,
-                SourceSpan {
-                    start,
-                    duration: seg.manifest.duration,
-                    segment: seg.manifest.segment.clone(),
-                    capture_ms: seg.manifest.capture_ms,
-                },
-            );
-            while sh.spans.len() > 512 {
-                sh.spans.pop_first();
-            }
-        }
-        // A new source init (encoder restarted with other parameters): a fresh ffmpeg.
-        if current.as_ref().is_some_and(|r| r.init != seg.init)
-            && let Some(r) = current.take()
-        {
-            stop(r, &events, session).await;
-        }
-        for attempt in 0..3 {
-            if current.is_none() {
-                if rungs.is_empty() {
-                    let (w, h) = init
-                        .resolution()
-                        .map(|(w, h)| (w as u32, h as u32))
-                        .unwrap_or((0, 0));
-                    rungs = fit_to_source(&cfg.rungs, w, h);
-                    if rungs.is_empty() {
-                        return Err(MediaError::BadSource(format!(
-                            "no rung of the ladder is smaller than the {w}x{h} source"
-                        )));
-                    }
-                    let _ = rungs_tx.send(rungs.clone());
-                }
-                session += 1;
-                match start_run(
-                    &cfg, &origin, &rungs, &seg, &events, &shared, &progress, session,
-                ) {
-                    Ok(r) => current = Some(r),
-                    Err(e) => {
-                        tracing::error!("ladder ffmpeg: {e}");
-                        return Err(e);
-                    }
-                }
-                let _ = events.send(LiveEvent::SessionStarted {
-                    session,
-                    what: format!("ladder ffmpeg ({} rungs)", rungs.len()),
-                });
-            }
-            let Some(r) = current.as_mut() else { break };
-            match feed(r, &seg).await {
-                Ok(()) => {
-                    backoff = Duration::from_millis(200);
-                    break;
-                }
-                Err(e) => {
-                    // ffmpeg died under us: restart at this segment (it starts at a keyframe).
-                    tracing::warn!(
-                        "ladder ffmpeg failed ({e}); restarting at source segment {} in {backoff:?}",
-                        seg.manifest.msn
-                    );
-                    if let Some(r) = current.take() {
-                        stop(r, &events, session).await;
-                    }
-                    // Each rung marks a discontinuity when the new run's init arrives.
-                    if let Ok(mut sh) = shared.lock() {
-                        sh.restarts += 1;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    if attempt == 2 {
-                        tracing::error!("source segment {} dropped", seg.manifest.msn);
-                    }
-                }
-            }
-        }
+    let mut f = Feeder {
+        cfg: Arc::new(cfg),
+        origin,
+        events,
+        shared,
+        progress: Arc::new(progress),
+        rungs_tx,
+        current: None,
+        rungs: Vec::new(),
+        session: 0,
+        mirrored_init: None,
+        backoff: Duration::from_millis(200),
+        open: None,
+        inits: BTreeMap::new(),
+    };
+    while let Some(p) = rx.recv().await {
+        f.take(p).await?;
     }
-    // End of input: flush ffmpeg and close every playlist.
-    if let Some(mut r) = current.take() {
+    // End of input: close the open segment, flush ffmpeg and close every playlist.
+    f.close_open().await?;
+    if let Some(mut r) = f.current.take() {
         drop(r.stdin.take());
         let status = r.child.wait().await;
         for h in r.readers.drain(..) {
@@ -549,16 +786,16 @@ async fn run(
                 Ok(Ok(())) => {}
             }
         }
-        let _ = events.send(LiveEvent::SessionEnded {
-            session,
+        let _ = f.events.send(LiveEvent::SessionEnded {
+            session: f.session,
             reason: format!("input ended; ffmpeg {status:?}"),
         });
     }
-    for rung in &rungs {
-        origin.end_stream(&rung.name);
+    for rung in &f.rungs {
+        f.origin.end_stream(&rung.name);
     }
-    if cfg.mirror_source {
-        origin.end_stream(&cfg.source_name);
+    if f.cfg.mirror_source {
+        f.origin.end_stream(&f.cfg.source_name);
     }
     Ok(())
 }
@@ -579,35 +816,8 @@ fn first_start(init: &InitSegment, parts: &[Bytes]) -> Option<f64> {
     None
 }
 
-async fn mirror(
-    cfg: &LadderConfig,
-    origin: &Origin,
-    seg: &SourceSegment,
-    init: &InitSegment,
-    mirrored_init: &mut Option<String>,
-) -> Result<()> {
-    let store = origin.store();
-    let ih = put(store, seg.init.clone(), true).await?;
-    for p in &seg.parts {
-        put(store, p.clone(), false).await?;
-    }
-    let mut whole = BytesMut::new();
-    for p in &seg.parts {
-        whole.extend_from_slice(p);
-    }
-    put(store, whole.freeze(), true).await?;
-    let mut m = seg.manifest.clone();
-    m.rendition = cfg.source_name.clone();
-    if mirrored_init.as_deref() != Some(ih.as_str()) && mirrored_init.is_some() {
-        origin.mark_discontinuity(&cfg.source_name);
-    }
-    *mirrored_init = Some(ih);
-    origin.apply_manifest(&m, &init.codecs(), init.resolution());
-    Ok(())
-}
-
-/// Write one segment (init first on a fresh run) to ffmpeg's stdin.
-async fn feed(r: &mut Run, seg: &SourceSegment) -> std::io::Result<()> {
+/// Write parts (init first on a fresh run) to ffmpeg's stdin.
+async fn feed(r: &mut Run, parts: &[Bytes]) -> std::io::Result<()> {
     let w = r
         .stdin
         .as_mut()
@@ -616,7 +826,7 @@ async fn feed(r: &mut Run, seg: &SourceSegment) -> std::io::Result<()> {
         w.write_all(&r.init).await?;
         r.init_sent = true;
     }
-    for p in &seg.parts {
+    for p in parts {
         w.write_all(p).await?;
     }
     w.flush().await
@@ -654,7 +864,8 @@ fn start_run(
     cfg: &Arc<LadderConfig>,
     origin: &Origin,
     rungs: &[Rung],
-    first: &SourceSegment,
+    init: &Bytes,
+    first_msn: u64,
     events: &broadcast::Sender<LiveEvent>,
     shared: &Arc<Mutex<Shared>>,
     progress: &Arc<watch::Sender<f64>>,
@@ -707,7 +918,6 @@ fn start_run(
             }
         });
     }
-    let first_msn = first.manifest.msn;
     let mut readers = Vec::new();
     for (rung, fd) in rungs.iter().zip(readers_fd) {
         let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(fd)?;
@@ -728,7 +938,7 @@ fn start_run(
         child,
         stdin,
         readers,
-        init: first.init.clone(),
+        init: init.clone(),
         init_sent: false,
     })
 }
@@ -892,7 +1102,7 @@ impl RungOutput {
                     .shared
                     .lock()
                     .ok()
-                    .and_then(|sh| sh.span_at(start).map(|s| s.segment.clone()));
+                    .and_then(|sh| sh.span_at(start).and_then(|s| s.segment.clone()));
                 let manifest = SegmentManifest {
                     rendition: r.to_string(),
                     msn,
@@ -1249,6 +1459,93 @@ mod tests {
         assert_eq!(pl.segments().len(), src.len());
         assert!(origin.store().contains(&src[0].manifest.segment));
         assert!((ladder_seconds(&manifests["240p"]) - 4.0).abs() < 0.1);
+    }
+
+    /// Fed part by part, a rung segment is cut and signed as soon as the next source segment's
+    /// first part arrives (no source segment manifest needed), naming the source segment it came
+    /// from; a part out of order is skipped with the rest of its segment.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parts_fed_one_by_one_close_rung_segments_at_the_next_keyframe() {
+        let src = source_segments(3.0, 320, 240).await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChunkStore::open(dir.path(), 256 << 20).unwrap();
+        let origin = Origin::new(store, PlaylistConfig::default());
+        let keys = Keys::generate();
+        let cfg = LadderConfig {
+            rungs: vec![Rung::new("120p", 160, 120, 100_000)],
+            preset: "ultrafast".into(),
+            cutter: CutterConfig {
+                part_target: 0.2,
+                segment_target: 1.0,
+            },
+            signer: Some(ManifestSigner {
+                keys: keys.clone(),
+                stream: StreamAddress::new(keys.public_key(), "parts"),
+                role: Role::Transcoder,
+            }),
+            ..LadderConfig::default()
+        };
+        let ladder = Ladder::spawn(cfg, origin.clone());
+        let mut rx = ladder.subscribe();
+        for p in src[0].source_parts() {
+            ladder.push_part(p).await.unwrap();
+        }
+        // Segment 1 part by part, until rung segment 0 is cut (the encoder holds a few frames).
+        let next = src[1].source_parts();
+        let mut fed = 0;
+        let m = loop {
+            if fed < next.len() - 2 {
+                ladder.push_part(next[fed].clone()).await.unwrap();
+                fed += 1;
+            }
+            match tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    match rx.recv().await {
+                        Ok(LiveEvent::Segment(m)) if m.rendition == "120p" => return Some(m),
+                        Ok(_) => {}
+                        Err(_) => return None,
+                    }
+                }
+            })
+            .await
+            {
+                Ok(Some(m)) => break m,
+                Ok(None) => panic!("ladder events ended"),
+                Err(_) => assert!(fed < next.len() - 2, "no rung segment cut"),
+            }
+        };
+        assert!(
+            fed < next.len() - 1,
+            "rung segment 0 cut while source segment 1 is open ({fed} of {} parts fed)",
+            next.len()
+        );
+        println!(
+            "LADDER rung segment 0 cut after {fed} of {} parts of source segment 1",
+            next.len()
+        );
+        assert_eq!(m.msn, src[0].manifest.msn);
+        assert_eq!(m.source.as_deref(), Some(src[0].manifest.segment.as_str()));
+        // The mirrored source segment 0 is closed with the creator's segment hash.
+        assert!(origin.store().contains(&src[0].manifest.segment));
+        // A part ahead of its turn: skipped with the rest of segment 1.
+        ladder.push_part(next[fed + 1].clone()).await.unwrap();
+        ladder.push_part(next[fed].clone()).await.unwrap();
+        for p in src[2].source_parts() {
+            ladder.push_part(p).await.unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(60), ladder.finish())
+            .await
+            .unwrap()
+            .unwrap();
+        let pl = origin.playlist("source").unwrap();
+        let parts: Vec<usize> = pl.segments().iter().map(|s| s.parts.len()).collect();
+        assert_eq!(
+            parts,
+            vec![src[0].parts.len(), fed, src[2].parts.len()],
+            "segment 1 stopped at its gap"
+        );
+        let rung = origin.playlist("120p").unwrap();
+        assert!(rung.is_ended() && rung.segments().len() >= 2);
     }
 
     fn ladder_seconds(ms: &[SegmentManifest]) -> f64 {

@@ -1,10 +1,11 @@
-//! One accepted transcoding job: pull the source segment by segment from the streamer's origin
-//! (every byte checked against the creator's signed manifests before ffmpeg sees it), run the
+//! One accepted transcoding job: pull the source part by part from the streamer's origin as the
+//! creator's signed part manifests list them (every byte checked against a signed hash and size
+//! before ffmpeg sees it, segments closed by the signed segment manifests), run the
 //! ladder into this job's origin, publish the signed rung manifests and the result, and keep
 //! the books (transcoded seconds vs money received): past the credit it extends, the job stops
 //! with a feedback event saying why.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,18 +13,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use tollcast_events::jobs::{JobResult, JobStatus, KIND_TRANSCODE_REQUEST, TranscodeRequest};
 use tollcast_events::manifest::KIND_SEGMENT_MANIFEST;
-use tollcast_events::nostr::prelude::{Event, Filter, Kind, Timestamp};
+use tollcast_events::nostr::prelude::{Event, Timestamp};
+use tollcast_events::part_manifest::KIND_PART_MANIFEST;
 use tollcast_events::{Price, Role};
 use tollcast_media::cutter::CutterConfig;
-use tollcast_media::ladder::{Ladder, LadderConfig, Rung, SourceSegment};
+use tollcast_media::ladder::{Ladder, LadderConfig, Rung, SourcePart};
 use tollcast_media::live::{LiveEvent, ManifestSigner};
-use tollcast_media::manifest::SegmentManifest;
+use tollcast_media::manifest::{ManifestPart, PartManifest, SegmentManifest};
 use tollcast_media::origin::Origin;
 use tollcast_media::playlist::PlaylistConfig;
 use tollcast_net::nostr_relay::client::SubItem;
 
 use super::protocol::{ResultInfo, cut_targets};
+use super::source_feed::{Signed, SourceFeed, Step};
 use super::{Transcoder, unix_now};
+use crate::relay::nostr::manifest_filters;
 use crate::relay::upstream::Upstream;
 
 /// Where a job is.
@@ -236,7 +240,9 @@ impl Job {
         }
     }
 
-    /// Follow the creator's source manifests and feed verified segments to the ladder.
+    /// Follow the creator's source manifests and feed every verified part to the ladder as
+    /// soon as a signed manifest lists it: part manifests (21311) while the segment is open,
+    /// the segment manifest (31311) to close it ([`SourceFeed`] decides the order).
     async fn pull_source(self: &Arc<Self>, ladder: Arc<Ladder>) -> Result<(), String> {
         let url = self
             .req
@@ -247,25 +253,31 @@ impl Job {
         let timeout = Duration::from_secs_f64(self.t.inner.cfg.fetch_timeout_secs.max(1.0));
         let upstream = Upstream::new(&url, timeout).map_err(|e| e.to_string())?;
         let creator = self.req.stream.pubkey;
-        let filter = Filter::new()
-            .kind(Kind::from(KIND_SEGMENT_MANIFEST))
-            .author(creator)
-            .since(Timestamp::from_secs(unix_now().saturating_sub(10)));
+        let since = Timestamp::from_secs(unix_now().saturating_sub(10));
         let client = self.t.inner.clients.first().ok_or("no Nostr relay")?;
         let mut sub = client
-            .subscribe(vec![filter])
+            .subscribe(manifest_filters(vec![creator], Some(since)))
             .await
             .map_err(|e| e.to_string())?;
         let mut inits: HashMap<String, Bytes> = HashMap::new();
-        let mut pending: BTreeMap<u64, SegmentManifest> = BTreeMap::new();
-        let mut last_fed: Option<u64> = None;
+        let mut feed = SourceFeed::default();
+        // Bytes of the open segment's parts fed so far (to check the whole segment's hash).
+        let mut open: Vec<Bytes> = Vec::new();
+        let metrics = &self.t.inner.metrics;
         while let Some(item) = sub.recv().await {
             let ev = match item {
                 SubItem::Event(ev) => ev,
                 SubItem::Eose => continue,
                 SubItem::Closed(why) => return Err(format!("manifest subscription closed: {why}")),
             };
-            let (m, stream, role) = match SegmentManifest::from_event(&ev) {
+            let parsed = match ev.kind.as_u16() {
+                KIND_SEGMENT_MANIFEST => SegmentManifest::from_event(&ev)
+                    .map(|(m, st, role)| (m.rendition.clone(), st, role, Signed::Segment(m))),
+                KIND_PART_MANIFEST => PartManifest::from_event(&ev)
+                    .map(|(m, st, role)| (m.rendition.clone(), st, role, Signed::Parts(m))),
+                _ => continue,
+            };
+            let (rendition, stream, role, signed) = match parsed {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(job = %self.tag, "source manifest {} dropped: {e}", ev.id);
@@ -275,38 +287,70 @@ impl Job {
             if stream != self.req.stream
                 || ev.pubkey != creator
                 || role != Role::Streamer
-                || m.rendition != "source"
+                || rendition != "source"
             {
                 continue;
             }
-            if last_fed.is_some_and(|l| m.msn <= l) {
-                continue;
-            }
-            pending.insert(m.msn, m);
-            // Feed in MSN order (manifests usually arrive in order; a late one is skipped).
-            while let Some((msn, m)) = pending.pop_first() {
+            feed.note(signed);
+            while let Some(step) = feed.next_step() {
                 if self.state() != JobState::Running {
                     return Ok(());
                 }
-                last_fed = Some(msn);
-                match self.fetch_segment(&upstream, &m, &mut inits).await {
-                    Ok(seg) => {
-                        self.t
-                            .inner
-                            .metrics
-                            .source_segments_fed
-                            .fetch_add(1, Ordering::Relaxed);
-                        if ladder.push(seg).await.is_err() {
-                            return Err("the ladder stopped".into());
+                match step {
+                    Step::Feed {
+                        msn,
+                        index,
+                        part,
+                        init,
+                        capture_ms,
+                    } => {
+                        if index == 0 {
+                            open.clear();
+                        }
+                        match self.fetch_part(&upstream, &part, &init, &mut inits).await {
+                            Ok((init_bytes, bytes)) => {
+                                feed.fed(&part.hash, true);
+                                open.push(bytes.clone());
+                                let p = SourcePart {
+                                    msn,
+                                    index,
+                                    init: init_bytes,
+                                    init_hash: init,
+                                    bytes,
+                                    hash: part.hash,
+                                    duration: part.duration,
+                                    independent: part.independent,
+                                    capture_ms,
+                                };
+                                if ladder.push_part(p).await.is_err() {
+                                    return Err("the ladder stopped".into());
+                                }
+                            }
+                            Err(e) => {
+                                feed.fed(&part.hash, false);
+                                metrics
+                                    .source_segments_rejected
+                                    .fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(job = %self.tag, "source segment {msn} refused at part {index}: {e}");
+                            }
                         }
                     }
-                    Err(e) => {
-                        self.t
-                            .inner
-                            .metrics
-                            .source_segments_rejected
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(job = %self.tag, "source segment {msn} refused: {e}");
+                    Step::Closed(m) => {
+                        let mut whole = Vec::with_capacity(m.segment_size as usize);
+                        for b in open.drain(..) {
+                            whole.extend_from_slice(&b);
+                        }
+                        if tollcast_media::store::sha256_hex(&whole) == m.segment {
+                            metrics.source_segments_fed.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            // Every part matched its signed hash; only the creator's own
+                            // manifests disagree with each other.
+                            tracing::warn!(job = %self.tag, "source segment {}: its parts do not make its signed segment hash", m.msn);
+                        }
+                    }
+                    Step::Skipped(msn) => {
+                        open.clear();
+                        tracing::debug!(job = %self.tag, "source segment {msn} skipped");
                     }
                 }
             }
@@ -314,12 +358,15 @@ impl Job {
         Ok(())
     }
 
-    async fn fetch_segment(
+    /// One source part (and its init, fetched once), checked against the signed hashes and
+    /// size.
+    async fn fetch_part(
         &self,
         up: &Upstream,
-        m: &SegmentManifest,
+        part: &ManifestPart,
+        init_hash: &str,
         inits: &mut HashMap<String, Bytes>,
-    ) -> Result<SourceSegment, String> {
+    ) -> Result<(Bytes, Bytes), String> {
         let get = |path: String| async move {
             let r = up.get(&path).await.map_err(|e| e.to_string())?;
             if r.status.as_u16() != 200 {
@@ -327,28 +374,30 @@ impl Job {
             }
             Ok::<Bytes, String>(r.body)
         };
-        let init = match inits.get(&m.init) {
+        let init = match inits.get(init_hash) {
             Some(b) => b.clone(),
             None => {
-                let b = get(format!("/{}.mp4", m.init)).await?;
-                if tollcast_media::store::sha256_hex(&b) != m.init {
-                    return Err(format!("init {} has bytes of another hash", m.init));
+                let b = get(format!("/{init_hash}.mp4")).await?;
+                if tollcast_media::store::sha256_hex(&b) != init_hash {
+                    return Err(format!("init {init_hash} has bytes of another hash"));
                 }
-                inits.insert(m.init.clone(), b.clone());
+                inits.insert(init_hash.to_string(), b.clone());
                 b
             }
         };
-        let mut parts = Vec::with_capacity(m.parts.len());
-        for p in &m.parts {
-            parts.push(get(format!("/{}.m4s", p.hash)).await?);
+        let bytes = get(format!("/{}.m4s", part.hash)).await?;
+        if tollcast_media::store::sha256_hex(&bytes) != part.hash {
+            return Err(format!("part {} has bytes of another hash", part.hash));
         }
-        let seg = SourceSegment {
-            manifest: m.clone(),
-            init,
-            parts,
-        };
-        seg.verify().map_err(|e| e.to_string())?;
-        Ok(seg)
+        if bytes.len() as u64 != part.size {
+            return Err(format!(
+                "part {} is {} bytes, its manifest says {}",
+                part.hash,
+                bytes.len(),
+                part.size
+            ));
+        }
+        Ok((init, bytes))
     }
 
     /// Track transcoded time against money; stop when the customer falls behind the credit.

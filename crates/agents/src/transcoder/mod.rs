@@ -3,9 +3,9 @@
 //! It listens on Nostr for kind-5200 transcode requests, answers each with an offer (kind 7000
 //! `payment-required`: price per transcoded minute, capacity, its SPSP/ILP details), and on
 //! the customer's acceptance ([`protocol`]) runs the job ([`job`]): it pulls the source
-//! rendition from the streamer's origin segment by segment, checks every byte against the
-//! creator's signed manifests, runs ONE ffmpeg for the whole ladder
-//! ([`tollcast_media::ladder`]), signs each rung segment with its own key (naming the source
+//! rendition from the streamer's origin part by part as the creator signs them
+//! ([`source_feed`]), checks every byte against the creator's signed manifests, runs ONE
+//! ffmpeg for the whole ladder ([`tollcast_media::ladder`]), signs each rung segment with its own key (naming the source
 //! segment it came from), publishes those manifests and a kind-6200 result, and serves the job
 //! (multivariant with the source mirrored as-is plus the rungs) from its HTTP origin
 //! ([`http`]), which relays use as their upstream. It is paid per transcoded minute over STREAM
@@ -19,6 +19,7 @@ pub mod http;
 pub mod job;
 pub mod job_client;
 pub mod protocol;
+pub mod source_feed;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
