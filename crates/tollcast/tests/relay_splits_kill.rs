@@ -5,109 +5,18 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use nostr::prelude::Keys;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
 use tollcast_net::connector::{AccountId, Node, NodeConfig};
 use tollcast_net::stream::{SenderConfig, StreamSender, spsp_http};
 
+mod common;
+use common::http::{get_json, num};
+use common::nodes::{child_account, node_toml_at, parent_account};
+use common::proc::spawn;
+
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-struct Proc {
-    child: Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-}
-
-fn spawn(args: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollcast"))
-        .args(args)
-        .env_remove("TOLLCAST_SECRET_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn tollcast");
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    Proc { child, lines }
-}
-
-impl Proc {
-    async fn lines_for(&mut self, prefixes: &[&str]) -> Vec<String> {
-        let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
-        tokio::time::timeout(TIMEOUT, async {
-            while let Some(l) = self.lines.next_line().await.unwrap() {
-                for (i, p) in prefixes.iter().enumerate() {
-                    if found[i].is_none()
-                        && let Some(v) = l.strip_prefix(p)
-                    {
-                        found[i] = Some(v.trim().to_string());
-                    }
-                }
-                if found.iter().all(Option::is_some) {
-                    return;
-                }
-            }
-            panic!("process exited before printing {prefixes:?}");
-        })
-        .await
-        .unwrap_or_else(|_| panic!("no {prefixes:?} lines in time"));
-        found.into_iter().map(Option::unwrap).collect()
-    }
-}
-
-fn write_node(dir: &Path, name: &str, address: &str, listen: &str, body: &str) -> String {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "[node]\nname = \"{name}\"\naddress = \"{address}\"\nlisten = \"{listen}\"\nledger = \"{}\"\n\n{body}",
-            dir.join(format!("{name}.redb")).display()
-        ),
-    )
-    .unwrap();
-    path.display().to_string()
-}
-
-fn child(id: &str) -> String {
-    format!(
-        "[[accounts]]\nid = \"{id}\"\nrelation = \"child\"\nasset_code = \"USD\"\nasset_scale = 6\nauth_token = \"t-{id}\"\ncredit_limit = 1000000000000\n\n"
-    )
-}
-
-fn parent(hub: SocketAddr, id: &str) -> String {
-    format!(
-        "[[accounts]]\nid = \"hub\"\nrelation = \"parent\"\nasset_code = \"USD\"\nasset_scale = 6\nbtp_url = \"ws://{hub}\"\nauth_token = \"t-{id}\"\ncredit_limit = 1000000000000\n\n"
-    )
-}
-
-async fn get_json(url: &str) -> serde_json::Value {
-    let u = url::Url::parse(url).unwrap();
-    let addr = format!("{}:{}", u.host_str().unwrap(), u.port().unwrap());
-    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    s.write_all(
-        format!(
-            "GET {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
-            u.path()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    let body = buf.split_once("\r\n\r\n").unwrap().1;
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"))
-}
-
-fn num(v: &serde_json::Value) -> i128 {
-    v.as_i64()
-        .map(i128::from)
-        .or(v.as_u64().map(i128::from))
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owed_share_survives_kill_9() {
@@ -116,12 +25,12 @@ async fn owed_share_survives_kill_9() {
     let mut hub = spawn(&[
         "node",
         "--config",
-        &write_node(
+        &node_toml_at(
             d,
             "hub",
             "test.hub",
             "127.0.0.1:0",
-            &["relay", "creator", "viewer"].map(child).concat(),
+            &["relay", "creator", "viewer"].map(child_account).concat(),
         ),
     ]);
     let l = hub.lines_for(&["LISTENING ", "NOSTR "]).await;
@@ -133,12 +42,12 @@ async fn owed_share_survives_kill_9() {
         l.local_addr().unwrap()
     };
     let creator_spsp = format!("http://{creator_listen}/.well-known/pay");
-    let relay_cfg = write_node(
+    let relay_cfg = node_toml_at(
         d,
         "relay",
         "test.hub.relay",
         "127.0.0.1:0",
-        &parent(hub_addr, "relay"),
+        &parent_account(hub_addr, "relay"),
     );
     let stream = format!("30311:{}:k", Keys::generate().public_key().to_hex());
     let db = d.join("splits.redb").display().to_string();
@@ -178,12 +87,12 @@ async fn owed_share_survives_kill_9() {
     let url = ready["url"].as_str().unwrap().to_string();
 
     // A viewer pays 100,003 through its own node under the hub.
-    let vtext = write_node(
+    let vtext = node_toml_at(
         d,
         "viewer",
         "test.hub.viewer",
         "127.0.0.1:0",
-        &parent(hub_addr, "viewer"),
+        &parent_account(hub_addr, "viewer"),
     );
     let viewer = Node::start(NodeConfig::load(Path::new(&vtext)).unwrap())
         .await
@@ -223,8 +132,7 @@ async fn owed_share_survives_kill_9() {
     };
     assert_eq!(creator_share, 100_003 - 100_003 / 4);
     // kill -9, then restart on the same books; the creator's node comes up.
-    relay.child.kill().await.unwrap();
-    let _ = relay.child.wait().await;
+    relay.kill();
     let mut relay = spawn(&args);
     let ready: serde_json::Value =
         serde_json::from_str(&relay.lines_for(&["ready: "]).await[0]).unwrap();
@@ -239,12 +147,12 @@ async fn owed_share_survives_kill_9() {
     let mut creator = spawn(&[
         "node",
         "--config",
-        &write_node(
+        &node_toml_at(
             d,
             "creator",
             "test.hub.creator",
             &creator_listen.to_string(),
-            &(parent(hub_addr, "creator") + "[nostr]\nenabled = false\n"),
+            &(parent_account(hub_addr, "creator") + "[nostr]\nenabled = false\n"),
         ),
     ]);
     creator.lines_for(&["LISTENING ", "SPSP "]).await;
@@ -282,6 +190,6 @@ async fn owed_share_survives_kill_9() {
         .unwrap();
     assert_eq!(hub_balance, -creator_share);
     for p in [&mut relay, &mut creator, &mut hub] {
-        let _ = p.child.kill().await;
+        p.kill();
     }
 }

@@ -18,14 +18,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use nostr::prelude::{Filter, Keys, Kind, Timestamp};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 use tollcast_media::manifest::SegmentManifest;
 use tollcast_media::store::sha256_hex;
@@ -33,155 +29,21 @@ use tollcast_net::connector::{AccountId, Node, NodeConfig};
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
 use tollcast_net::stream::{SenderConfig, StreamSender, spsp_http};
 
+mod common;
+use common::http::{self, get_json, num};
+use common::nodes::{child_account, node_toml, parent_account};
+use common::proc::spawn;
+
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// Viewer price at the level-2 relays, base units per second (USD, scale 6).
 const PPS: u64 = 1_000;
 /// R1's price to its child relays, per second.
 const R1_PPS: u64 = 100;
 
-struct Proc {
-    child: Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-}
-
-fn spawn(args: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollcast"))
-        .args(args)
-        .env_remove("TOLLCAST_SECRET_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn tollcast");
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    Proc { child, lines }
-}
-
-impl Proc {
-    /// The values of the first stdout lines starting with each of `prefixes` (any order).
-    async fn lines_for(&mut self, prefixes: &[&str]) -> Vec<String> {
-        let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
-        tokio::time::timeout(TIMEOUT, async {
-            while let Some(l) = self.lines.next_line().await.unwrap() {
-                for (i, p) in prefixes.iter().enumerate() {
-                    if found[i].is_none()
-                        && let Some(v) = l.strip_prefix(p)
-                    {
-                        found[i] = Some(v.trim().to_string());
-                    }
-                }
-                if found.iter().all(Option::is_some) {
-                    return;
-                }
-            }
-            panic!("process exited before printing {prefixes:?}");
-        })
-        .await
-        .unwrap_or_else(|_| panic!("no {prefixes:?} lines in time"));
-        found.into_iter().map(Option::unwrap).collect()
-    }
-
-    /// The value of the first stdout line starting with `prefix`.
-    async fn line(&mut self, prefix: &str) -> String {
-        tokio::time::timeout(TIMEOUT, async {
-            while let Some(l) = self.lines.next_line().await.unwrap() {
-                if let Some(v) = l.strip_prefix(prefix) {
-                    return v.trim().to_string();
-                }
-            }
-            panic!("process exited before printing `{prefix}`");
-        })
-        .await
-        .unwrap_or_else(|_| panic!("no `{prefix}` line in time"))
-    }
-}
-
-fn node_toml(dir: &Path, name: &str, address: &str, accounts: &str, extra: &str) -> String {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "[node]\nname = \"{name}\"\naddress = \"{address}\"\nlisten = \"127.0.0.1:0\"\nledger = \"{}\"\n\n{accounts}\n{extra}",
-            dir.join(format!("{name}.redb")).display()
-        ),
-    )
-    .unwrap();
-    path.display().to_string()
-}
-
-fn child_account(id: &str) -> String {
-    format!(
-        "[[accounts]]\nid = \"{id}\"\nrelation = \"child\"\nasset_code = \"USD\"\nasset_scale = 6\nauth_token = \"t-{id}\"\ncredit_limit = 1000000000000\n\n"
-    )
-}
-
-fn parent_account(hub: SocketAddr, id: &str) -> String {
-    format!(
-        "[[accounts]]\nid = \"hub\"\nrelation = \"parent\"\nasset_code = \"USD\"\nasset_scale = 6\nbtp_url = \"ws://{hub}\"\nauth_token = \"t-{id}\"\ncredit_limit = 1000000000000\n\n"
-    )
-}
-
 /// GET over a fresh TCP connection; (status, body).
 async fn http_get(url: &str, bearer: Option<&str>) -> (u16, Vec<u8>) {
-    let u = url::Url::parse(url).unwrap();
-    let addr = format!("{}:{}", u.host_str().unwrap(), u.port().unwrap());
-    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let auth = bearer.map_or(String::new(), |b| format!("Authorization: Bearer {b}\r\n"));
-    let path = match u.query() {
-        Some(q) => format!("{}?{q}", u.path()),
-        None => u.path().to_string(),
-    };
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf))
-        .await
-        .expect("HTTP answer in time")
-        .unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&buf[..split]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut body = buf[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = Vec::new();
-        let mut b = &body[..];
-        while let Some(p) = b.windows(2).position(|w| w == b"\r\n") {
-            let n =
-                usize::from_str_radix(std::str::from_utf8(&b[..p]).unwrap().trim(), 16).unwrap();
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&b[p + 2..p + 2 + n]);
-            b = &b[p + 2 + n + 2..];
-        }
-        body = out;
-    }
-    (status, body)
-}
-
-async fn get_json(url: &str) -> serde_json::Value {
-    let (status, body) = http_get(url, None).await;
-    assert_eq!(status, 200, "{url}: {}", String::from_utf8_lossy(&body));
-    serde_json::from_slice(&body).unwrap()
-}
-
-fn num(v: &serde_json::Value) -> i128 {
-    match v {
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map(i128::from)
-            .or(n.as_u64().map(i128::from))
-            .unwrap(),
-        serde_json::Value::String(s) => s.parse().unwrap(),
-        other => panic!("not a number: {other}"),
-    }
+    let r = http::get_url(url, bearer).await;
+    (r.status, r.body)
 }
 
 /// Checks a relay's `/splits` books; returns them.
@@ -622,10 +484,10 @@ async fn run_tree(viewers: usize, seconds: u64) {
     );
 
     for p in [&mut hub, &mut creator, &mut origin, &mut r1] {
-        let _ = p.child.kill().await;
+        p.kill();
     }
     for (_, p, _) in &mut r2 {
-        let _ = p.child.kill().await;
+        p.kill();
     }
 }
 

@@ -1,5 +1,10 @@
-//! Shared by the CLI tests: run the built `tollcast` binary with arguments, environment and stdin.
+//! Shared by the CLI tests: run the built `tollcast` binary with arguments, environment and stdin
+//! ([`run`]), keep it running and read its lines ([`proc`]), GET from it ([`http`]).
 #![allow(dead_code)] // each test binary uses its own subset
+
+pub mod http;
+pub mod nodes;
+pub mod proc;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
