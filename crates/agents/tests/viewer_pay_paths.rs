@@ -5,7 +5,8 @@
 //!   its billing credits the viewer's id; forcing HTTP fails; ledgers add up. Round trips of
 //!   both SPSP transports are measured (`FIGURE` lines).
 //! - A key listed but silent: the viewer falls back to HTTP.
-//! - Connector path down: the Interledger link bank -> relay is cut mid-stream; the viewer's
+//! - Connector path down: the Interledger link bank -> relay (or the wallet's own link to the
+//!   bank) is cut mid-stream; the viewer's
 //!   `/api/status` says `payment_path_down` with what to do, and when the link is restored
 //!   payments and playback resume by themselves, with no money lost or duplicated. The
 //!   player page (web/index.html + web/player.js in headless Chromium, needs
@@ -250,16 +251,34 @@ async fn a_silent_nostr_key_falls_back_to_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payment_path_down_is_reported_and_recovers() {
+    path_down(Link::BankToRelay).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallet_link_down_is_reported_and_recovers() {
+    path_down(Link::Wallet).await;
+}
+
+/// Which Interledger link is cut.
+#[derive(Clone, Copy, Debug)]
+enum Link {
+    /// Between the bank (the viewer's wallet node) and the relay's node.
+    BankToRelay,
+    /// Between the viewer's wallet (its in-process node) and the bank.
+    Wallet,
+}
+
+async fn path_down(link: Link) {
     let m = market(
         100_000_000,
         &[RelaySpec {
-            link_door: true,
+            link_door: matches!(link, Link::BankToRelay),
             ..honest(1_000)
         }],
     )
     .await;
     let ra = &m.relays[0];
-    let v = m.viewer(viewer_config(&m)).await;
+    let (v, wallet_door) = m.viewer_with_wallet_door(viewer_config(&m)).await;
     let page_addr = page(&v).await;
     let addr = v.addr;
     let player = tokio::spawn(async move { play(addr, Duration::from_secs(22), |_| {}).await });
@@ -268,14 +287,22 @@ async fn payment_path_down_is_reported_and_recovers() {
     wait_state(&v, "playing", Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    // Cut the bank -> relay link: the viewer's wallet still answers, the path does not.
+    // Cut the link: payments cannot get through.
     let cut = Instant::now();
-    ra.cut_link();
+    match link {
+        Link::BankToRelay => ra.cut_link(),
+        Link::Wallet => wallet_door.kill(),
+    }
     let s = wait_state(&v, "payment_path_down", Duration::from_secs(10)).await;
     let detect = cut.elapsed();
     let msg = s["message"].as_str().unwrap();
+    let says = match link {
+        // The wallet still answers, the path from it does not.
+        Link::BankToRelay => "path from your wallet node",
+        Link::Wallet => "link to your wallet node is down",
+    };
     assert!(
-        msg.contains("path from your wallet node") && msg.contains("resumes by itself"),
+        msg.contains(says) && msg.contains("resumes by itself"),
         "{msg}"
     );
     assert!(s["relay"]["url"] == ra.url(), "stays on its relay: {s:#}");
@@ -292,7 +319,13 @@ async fn payment_path_down_is_reported_and_recovers() {
 
     // Restore: payments and playback resume by themselves.
     let back = Instant::now();
-    ra.restore_link().await;
+    let _door = match link {
+        Link::BankToRelay => {
+            ra.restore_link().await;
+            None
+        }
+        Link::Wallet => Some(FrontDoor::reopen(wallet_door.addr, m.bank.local_addr).await),
+    };
     wait_state(&v, "playing", Duration::from_secs(15)).await;
     let resume = back.elapsed();
     assert!(v.viewer.spent() > spent_down, "payments resumed");
@@ -312,14 +345,14 @@ async fn payment_path_down_is_reported_and_recovers() {
         got.len()
     );
     let first_after = after[0].at.duration_since(restored_at);
-    // No part was skipped: parts arrive in order without a gap in positions.
+    // Parts arrive in order, none twice.
     for w in got.windows(2) {
         assert!((w[1].msn, w[1].part) > (w[0].msn, w[0].part));
     }
     ledgers_add_up(&m, &v, ra, 0).await;
     println!(
-        "FIGURE payment path down: detected {:.0} ms after the cut, state playing {:.0} ms after \
-         the link came back, first part {:.0} ms after",
+        "FIGURE payment path down ({link:?} link): detected {:.0} ms after the cut, state \
+         playing {:.0} ms after the link came back, first part {:.0} ms after",
         detect.as_secs_f64() * 1000.0,
         resume.as_secs_f64() * 1000.0,
         first_after.as_secs_f64() * 1000.0

@@ -17,8 +17,12 @@ const browser = await chromium.launch({
     '--autoplay-policy=no-user-gesture-required'],
 });
 let code = 0;
+const errors = [];
+let page = null;
 try {
-  const page = await browser.newPage();
+  page = await browser.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(url);
   await page.waitForFunction((w) => window.tollcast && window.tollcast.state === w, want, { timeout });
   // One more render after the state arrived (the banner is drawn in the same pass).
@@ -29,7 +33,9 @@ try {
   });
   console.log(JSON.stringify(seen));
 } catch (e) {
-  console.error(String(e));
+  // Say what the page showed instead, and what went wrong in it.
+  const seen = page ? await page.evaluate(() => window.tollcast && { state: window.tollcast.state, errors: window.tollcast.errors }).catch(() => null) : null;
+  console.error(String(e), JSON.stringify({ seen, errors }));
   code = 1;
 } finally {
   await browser.close();

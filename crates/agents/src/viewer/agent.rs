@@ -74,6 +74,9 @@ struct Inner {
     captures: Mutex<Captures>,
     /// Bumped whenever a signed manifest arrives.
     manifests_seen: tokio::sync::watch::Sender<u64>,
+    /// The producer signs part manifests: parts are verifiable as soon as they exist, so the
+    /// player needs no extra hold-back ([`hold_back_for_signing`]).
+    parts_signed: std::sync::atomic::AtomicBool,
     store: ChunkStore,
     wallet: Arc<Wallet>,
     slots: Mutex<Vec<Slot>>,
@@ -190,6 +193,7 @@ impl Viewer {
                 book,
                 captures: Mutex::new(Captures::default()),
                 manifests_seen: tokio::sync::watch::channel(0).0,
+                parts_signed: std::sync::atomic::AtomicBool::new(false),
                 store,
                 wallet,
                 slots: Mutex::new(Vec::new()),
@@ -265,6 +269,11 @@ impl Viewer {
 
     fn set_state(&self, s: State, message: Option<String>) {
         let mut st = Self::lock(&self.inner.state);
+        if s == State::Playing && st.0.is_payment_trouble() {
+            // Back from a payment trouble: the relay served nothing while unpaid, so the stall
+            // clock starts now (else the watchdog drops a relay that was never at fault).
+            *Self::lock(&self.inner.last_new_part) = Instant::now();
+        }
         if st.0 != s || st.1 != message {
             match &message {
                 Some(m) => tracing::info!("viewer: {} - {m}", s.as_str()),
@@ -307,13 +316,16 @@ impl Viewer {
                                 &m.parts,
                                 Some(&m.segment),
                             ),
-                            Listed::Parts(m) => record_captures(
-                                &inner,
-                                (&m.rendition, m.msn),
-                                m.capture_ms,
-                                &m.parts,
-                                None,
-                            ),
+                            Listed::Parts(m) => {
+                                inner.parts_signed.store(true, Ordering::Relaxed);
+                                record_captures(
+                                    &inner,
+                                    (&m.rendition, m.msn),
+                                    m.capture_ms,
+                                    &m.parts,
+                                    None,
+                                )
+                            }
                         }
                         inner.manifests_seen.send_modify(|n| *n += 1);
                     }
@@ -912,7 +924,11 @@ impl Viewer {
                                 Some("the stream has ended; nothing more is paid".into()),
                             );
                         }
-                        Ok(Got::Playlist(hold_back_for_signing(r)))
+                        if self.inner.parts_signed.load(Ordering::Relaxed) {
+                            Ok(Got::Playlist(r))
+                        } else {
+                            Ok(Got::Playlist(hold_back_for_signing(r)))
+                        }
                     }
                     Ok(r) => {
                         if r.status.as_u16() == 402 {
@@ -1102,10 +1118,11 @@ impl Viewer {
     }
 }
 
-/// A part is verifiable only once the manifest of its segment is signed (when the segment
-/// closes), so it reaches the player up to one target duration after the origin listed it.
-/// Tell the player: PART-HOLD-BACK grows by the target duration, so low-latency players keep
-/// that much more buffer instead of stalling at the edge.
+/// From a producer that signs no part manifests, a part is verifiable only once the manifest
+/// of its segment is signed (when the segment closes), so it reaches the player up to one target
+/// duration after the origin listed it. Tell the player: PART-HOLD-BACK grows by the target
+/// duration, so low-latency players keep that much more buffer instead of stalling at the edge.
+/// (Not applied once part manifests arrive: then parts are verifiable as soon as they exist.)
 fn hold_back_for_signing(r: Arc<UpstreamResponse>) -> Arc<UpstreamResponse> {
     let Ok(text) = std::str::from_utf8(&r.body) else {
         return r;

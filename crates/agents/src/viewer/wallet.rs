@@ -15,6 +15,10 @@ use tollcast_net::connector::{AccountId, AccountsView, IlpService, Node, NodeCon
 use super::ViewerError;
 use crate::relay::upstream::Upstream;
 
+/// A lost wallet link is redialed at least this often (ms): it is the viewer's only way to
+/// pay, and playback stops while it is down (the node default backs off to 10 s).
+const RECONNECT_MAX_MS: u64 = 1_000;
+
 /// Where the wallet is.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct WalletConfig {
@@ -80,7 +84,8 @@ impl Wallet {
             None => String::new(),
         };
         let text = format!(
-            "[node]\nname = \"viewer\"\naddress = \"private.tollcast.viewer\"\nlisten = \"127.0.0.1:0\"\nledger = {}\n\n\
+            "[node]\nname = \"viewer\"\naddress = \"private.tollcast.viewer\"\nlisten = \"127.0.0.1:0\"\nledger = {}\n\
+             reconnect_max_ms = {RECONNECT_MAX_MS}\n\n\
              [[accounts]]\nid = \"wallet\"\nrelation = \"parent\"\nasset_code = {}\nasset_scale = {}\nbtp_url = {}\n{token_line}",
             toml_str(&ledger.display().to_string()),
             toml_str(&cfg.asset_code),

@@ -513,11 +513,24 @@ impl Market {
     }
 
     pub async fn viewer_with_keys(&self, cfg: ViewerConfig, keys: Keys) -> TestViewer {
+        self.viewer_via(cfg, keys, self.bank.local_addr).await
+    }
+
+    /// A viewer whose wallet link to the bank goes through a [`FrontDoor`] (kill it: the
+    /// wallet link is down; [`FrontDoor::reopen`] its address to restore it).
+    pub async fn viewer_with_wallet_door(&self, cfg: ViewerConfig) -> (TestViewer, FrontDoor) {
+        let door = FrontDoor::open(self.bank.local_addr).await;
+        let v = self.viewer_via(cfg, Keys::generate(), door.addr).await;
+        (v, door)
+    }
+
+    /// A viewer whose wallet dials the bank at `bank`.
+    pub async fn viewer_via(&self, cfg: ViewerConfig, keys: Keys, bank: SocketAddr) -> TestViewer {
         self.offers_published().await;
         let dir = tempfile::tempdir().unwrap();
         let wallet = Wallet::connect(
             &WalletConfig {
-                node: format!("btp+ws://:{TOKEN}@{}", self.bank.local_addr),
+                node: format!("btp+ws://:{TOKEN}@{bank}"),
                 token: None,
                 asset_code: "USD".into(),
                 asset_scale: 6,
