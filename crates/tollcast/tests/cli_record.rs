@@ -5,85 +5,22 @@
 //! by hash from the event's `x` down, and hls.js in headless Chromium plays the VOD to its end
 //! while hashing each fragment it loaded.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use nostr::prelude::*;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tollcast_events::StreamAddress;
 use tollcast_events::vod::{KIND_VIDEO_ADDRESSABLE, VideoEvent};
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
 use tollcast_net::nostr_relay::{NostrRelay, RelayConfig};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tollcast");
+mod common;
 
-struct Proc {
-    child: tokio::process::Child,
-    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
-}
-
-fn spawn(args: &[&str]) -> Proc {
-    let mut child = tokio::process::Command::new(BIN)
-        .args(args)
-        .env_remove("TOLLCAST_SECRET_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut r = BufReader::new(out).lines();
-        while let Ok(Some(l)) = r.next_line().await {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    Proc { child, lines }
-}
-
-impl Proc {
-    /// The value of the first stdout line `key: value`.
-    async fn line(&mut self, key: &str, within: Duration) -> String {
-        let prefix = format!("{key}: ");
-        tokio::time::timeout(within, async {
-            loop {
-                let l = self.lines.recv().await.expect("process exited early");
-                if let Some(v) = l.strip_prefix(&prefix) {
-                    return v.to_string();
-                }
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("no `{key}:` line within {within:?}"))
-    }
-}
+use common::proc::spawn;
 
 async fn http_get(url: &str) -> (u16, Vec<u8>) {
-    let u = url.strip_prefix("http://").unwrap();
-    let (host, path) = u.split_once('/').unwrap();
-    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    s.write_all(
-        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-    let status = head[9..12].parse().unwrap();
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "{head}"
-    );
-    (status, buf[end + 4..].to_vec())
+    let r = common::http::get_url(url, None).await;
+    (r.status, r.body)
 }
 
 fn sha(b: &[u8]) -> String {
@@ -148,7 +85,9 @@ async fn recorder_turns_a_live_stream_into_a_verified_vod_that_hlsjs_plays() {
         "--tag",
         "music",
     ]);
-    let playlist = origin.line("playlist", Duration::from_secs(30)).await;
+    let playlist = origin
+        .line_within("playlist: ", Duration::from_secs(30))
+        .await;
     let origin_base = playlist.trim_end_matches("/live/master.m3u8").to_string();
     let stream = StreamAddress::new(creator.public_key(), "show");
 
@@ -181,10 +120,11 @@ async fn recorder_turns_a_live_stream_into_a_verified_vod_that_hlsjs_plays() {
         "1000",
     ]);
     let ready: Value =
-        serde_json::from_str(&rec.line("ready", Duration::from_secs(30)).await).unwrap();
+        serde_json::from_str(&rec.line_within("ready: ", Duration::from_secs(30)).await).unwrap();
     let base = ready["http"].as_str().unwrap().to_string();
     assert_eq!(ready["stream"], stream.to_string());
-    let vod: Value = serde_json::from_str(&rec.line("vod", Duration::from_secs(90)).await).unwrap();
+    let vod: Value =
+        serde_json::from_str(&rec.line_within("vod: ", Duration::from_secs(90)).await).unwrap();
     let master = vod["master"].as_str().unwrap().to_string();
     let segments = vod["segments"].as_u64().unwrap();
     let duration = vod["duration"].as_f64().unwrap();
@@ -316,6 +256,6 @@ async fn recorder_turns_a_live_stream_into_a_verified_vod_that_hlsjs_plays() {
         metrics.contains("tollcast_recorder_mirror_refused_total 0\n"),
         "{metrics}"
     );
-    let _ = rec.child.kill().await;
-    let _ = origin.child.kill().await;
+    rec.kill();
+    origin.kill();
 }

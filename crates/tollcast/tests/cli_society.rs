@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use nostr::prelude::{FinalizeEvent, Keys, Tag};
@@ -17,41 +15,20 @@ use tollcast_events::live::{LiveEvent, LiveStatus};
 use tollcast_events::tip::TipReceipt;
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
 
-struct Proc {
-    child: Child,
+/// A running `tollcast` and its `ready: {json}` line.
+struct Ready {
+    _proc: common::proc::Proc,
     ready: Value,
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Spawn `tollcast <args>` and wait (≤ 30 s) for its `ready: {json}` line.
-fn spawn(args: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollcast"))
-        .args(args)
-        .env_remove("TOLLCAST_SECRET_KEY")
-        .env_remove("TOLLCAST_NODE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn tollcast");
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Some(j) = line.strip_prefix("ready: ") {
-                let _ = tx.send(serde_json::from_str::<Value>(j).unwrap());
-            }
-        }
-    });
-    let ready = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("no ready line from tollcast {args:?}"));
-    Proc { child, ready }
+fn spawn(args: &[&str]) -> Ready {
+    let mut p = common::proc::spawn(args);
+    let line = p.line_blocking("ready: ", Duration::from_secs(30));
+    Ready {
+        ready: serde_json::from_str(&line).unwrap(),
+        _proc: p,
+    }
 }
 
 fn run_ok(args: &[&str]) -> Value {

@@ -4,8 +4,9 @@
 //! (1 of 3: relays keep serving for 5 s); two `illegal` reports move a second (2 of 3): both
 //! relays answer 451 with the reason within 5 s.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use nostr::prelude::Keys;
@@ -13,39 +14,13 @@ use serde_json::Value;
 use tollcast_events::moderation::{Report, ReportType};
 use tollcast_net::nostr_relay::client::{ClientOptions, RelayClient};
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::proc::Proc;
 
 /// Spawn `tollcast <args>`; return it and the first stdout line starting with `prefix`.
 fn spawn(args: &[&str], prefix: &str) -> (Proc, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollcast"))
-        .args(args)
-        .env_remove("TOLLCAST_SECRET_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tollcast");
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let want = prefix.to_string();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if !sent && let Some(rest) = line.strip_prefix(&want) {
-                let _ = tx.send(rest.trim().to_string());
-                sent = true;
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(40))
-        .unwrap_or_else(|_| panic!("no `{prefix}` line from tollcast {args:?}"));
-    (Proc(child), line)
+    let mut p = common::proc::spawn(args);
+    let line = p.line_blocking(prefix, Duration::from_secs(40));
+    (p, line)
 }
 
 fn status(url: &str) -> u16 {

@@ -71,10 +71,19 @@ impl Proc {
         self.lines_for(&[prefix]).await.remove(0)
     }
 
+    /// [`Self::line`] waiting at most `within`.
+    pub async fn line_within(&mut self, prefix: &str, within: Duration) -> String {
+        self.lines_within(&[prefix], within).await.remove(0)
+    }
+
     /// The values of the next stdout lines starting with each of `prefixes`, in any order.
     pub async fn lines_for(&mut self, prefixes: &[&str]) -> Vec<String> {
+        self.lines_within(prefixes, LINE_TIMEOUT).await
+    }
+
+    async fn lines_within(&mut self, prefixes: &[&str], within: Duration) -> Vec<String> {
         let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
-        tokio::time::timeout(LINE_TIMEOUT, async {
+        tokio::time::timeout(within, async {
             while !found.iter().all(Option::is_some) {
                 let l = self
                     .lines
@@ -85,7 +94,7 @@ impl Proc {
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("no {prefixes:?} lines within {LINE_TIMEOUT:?}"));
+        .unwrap_or_else(|_| panic!("no {prefixes:?} lines within {within:?}"));
         found.into_iter().map(Option::unwrap).collect()
     }
 
