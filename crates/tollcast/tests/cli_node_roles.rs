@@ -23,34 +23,8 @@ impl Drop for Kill {
 }
 
 fn http_get(addr: &str, path: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&buf[..split]).to_lowercase();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut body = buf[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        let mut out = Vec::new();
-        let mut b = &body[..];
-        while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
-            let n =
-                usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap().trim(), 16).unwrap();
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&b[i + 2..i + 2 + n]);
-            b = &b[i + 2 + n + 2..];
-        }
-        body = out;
-    }
-    (status, body)
+    let r = common::http::get_blocking(addr, path);
+    (r.status, r.body)
 }
 
 /// Spawn the binary; read stdout until a `ready:` line.
@@ -158,6 +132,59 @@ fn node_role_relay_serves_a_live_stream() {
     );
     let (st, _) = http_get(&relay, "/live/master.m3u8");
     assert_eq!(st, 200);
+}
+
+/// A paid `[relay]` (the same agent as `tollcast relay`) signs its offer with the node key and
+/// answers SPSP over Nostr for it; that key may not also be the node's own `[spsp] nostr_key`
+/// (viewers would get credentials paying the node, not the relay).
+#[test]
+fn node_role_relay_paid_offers_spsp_over_nostr_with_the_node_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let key = "7f".repeat(32);
+    let pk = tollcast_events::nostr::prelude::Keys::parse(&key)
+        .unwrap()
+        .public_key()
+        .to_hex();
+    let creator = "11".repeat(32);
+    let relay = format!(
+        "[relay]\nupstream = \"http://127.0.0.1:9\"\nstream = \"30311:{creator}:live\"\n\
+         listen = \"127.0.0.1:0\"\nstore_dir = \"{d}/cache\"\nbilling_db = \"{d}/billing.redb\"\n\
+         price_per_second = 5\n"
+    );
+    let node = |spsp: &str| {
+        format!(
+            "[node]\nname = \"edge\"\nlisten = \"127.0.0.1:0\"\nledger = \":memory:\"\n\
+             node_key = \"{key}\"\n[spsp]\nasset_code = \"USD\"\nasset_scale = 6\n{spsp}\n{relay}"
+        )
+    };
+    let ok = dir.path().join("ok.toml");
+    std::fs::write(&ok, node("")).unwrap();
+    let (_n, ready, text) =
+        spawn_ready(&["node", "--role", "relay", "--config", ok.to_str().unwrap()]);
+    assert!(text.contains("credit mode: 5 USD"), "{text}");
+    assert_eq!(ready["relay"]["pubkey"], pk.as_str(), "{ready}");
+    assert_eq!(
+        ready["relay"]["credit"]["spsp_nostr"],
+        pk.as_str(),
+        "{ready}"
+    );
+
+    let clash = dir.path().join("clash.toml");
+    std::fs::write(&clash, node(&format!("nostr_key = \"{key}\"\n"))).unwrap();
+    let out = common::run(
+        &[
+            "node",
+            "--role",
+            "relay",
+            "--config",
+            clash.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spsp_nostr = false"), "{err}");
 }
 
 #[test]

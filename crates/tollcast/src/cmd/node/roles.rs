@@ -168,7 +168,25 @@ async fn start_relay(
         .asset_scale
         .or(cfg.spsp.asset_scale)
         .or_else(|| first.map(|a| a.asset_scale));
-    let agent = RelayAgent::start(r, Some(&svc.node.connector), Some(cfg.node.signing_keys()?))
+    let node_keys = cfg.node.signing_keys()?;
+    // One key, one SPSP-over-Nostr answerer: the node's [spsp] receiver credits no viewer.
+    let offer_key = match &r.secret_key {
+        Some(k) => Keys::parse(k)
+            .context("[relay] secret_key must be hex or nsec")?
+            .public_key(),
+        None => node_keys.public_key(),
+    };
+    if r.spsp_nostr
+        && r.price_per_second.is_some()
+        && svc.spsp.as_ref().and_then(|s| s.nostr_pubkey) == Some(offer_key)
+    {
+        bail!(
+            "[relay] its key also answers SPSP over Nostr for the node ([spsp] nostr_key): viewers \
+             would get credentials that pay the node, not the relay. Give [relay] secret_key \
+             another key, or set spsp_nostr = false"
+        );
+    }
+    let agent = RelayAgent::start(r, Some(&svc.node.connector), Some(node_keys))
         .await
         .map_err(|e| anyhow::anyhow!("[relay] {e}"))?;
     let agent = Arc::new(agent);
