@@ -3,6 +3,8 @@
 //! its balances come back intact (every packet either fully booked or not at all, nothing
 //! left pending); `tollcast balance` shows them.
 
+mod common;
+
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,16 +48,7 @@ async fn spawn_node(config: &std::path::Path, listen: &str) -> (Child, std::net:
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    buf.split_once("\r\n\r\n").unwrap().1.to_string()
+    common::http::get(&addr.to_string(), path).await.text()
 }
 
 fn bal(n: &Node, acc: &str) -> (i128, i128, i128) {

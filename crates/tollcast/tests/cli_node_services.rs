@@ -5,6 +5,8 @@
 //! a paid write through A to B's relay ILP address is stored and readable over B's WebSocket
 //! (an underpaid one is not), and still is after B is killed with SIGKILL and restarted.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -72,21 +74,13 @@ async fn spawn_node(config: &std::path::Path, services: bool) -> Running {
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    http_get_with(addr, path, "").await
+    common::http::get(&addr.to_string(), path).await.text()
 }
 
-async fn http_get_with(addr: std::net::SocketAddr, path: &str, headers: &str) -> String {
-    use tokio::io::AsyncReadExt;
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    buf.split_once("\r\n\r\n").unwrap().1.to_string()
+async fn http_get_with(addr: std::net::SocketAddr, path: &str, header: (&str, &str)) -> String {
+    common::http::get_with(&addr.to_string(), path, &[header])
+        .await
+        .text()
 }
 
 /// Runs the CLI with `args`, feeding `stdin`; returns (success, stdout).
@@ -166,7 +160,7 @@ nostr_key = "{b_spsp_nsec}"
     assert!(std::path::Path::new(&format!("{d}/b.nostr.redb")).exists());
     assert_eq!(b.spsp_pubkey, Some(b_spsp_keys.public_key().to_hex()));
     // NIP-11 on the relay path names where paid writes go.
-    let nip11 = http_get_with(b.addr, "/nostr", "Accept: application/nostr+json\r\n").await;
+    let nip11 = http_get_with(b.addr, "/nostr", ("Accept", "application/nostr+json")).await;
     let doc: serde_json::Value = serde_json::from_str(&nip11).expect("NIP-11 JSON");
     assert_eq!(
         doc["tollcast"]["pay_to_write"]["ilp_address"], "g.tollcast.b.nostr",

@@ -1,27 +1,15 @@
 //! `tollcast origin` through the real binary: a synthetic stream becomes an LL-HLS origin whose
 //! playlist URL is printed; a blocking reload over HTTP returns parts; bad flags exit 1.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    let status = buf.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let r = common::http::get_blocking(addr, path);
+    (r.status, r.text())
 }
 
 struct Kill(std::process::Child);
@@ -218,19 +206,8 @@ async fn signed_manifests_reach_the_relay_and_verify() {
 }
 
 fn http_get_bytes(addr: &str, path: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, buf[split + 4..].to_vec())
+    let r = common::http::get_blocking(addr, path);
+    (r.status, r.body)
 }
 
 /// The origin announces its stream (NIP-53 kind 30311) on the relay: status live while on air,

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use nostr::prelude::Keys;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, Command};
 use tollcast_net::connector::node::accounts_view;
 use tollcast_net::connector::{Node, NodeConfig};
@@ -49,21 +49,8 @@ async fn spawn_until(args: &[&str], key: &str) -> (Child, String, Vec<String>, C
 }
 
 async fn http_get(addr: &str, path: &str) -> (u16, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(TIMEOUT, s.read_to_end(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, buf[split + 4..].to_vec())
+    let r = common::http::get(addr, path).await;
+    (r.status, r.body)
 }
 
 fn balance(node: &Node, id: &str) -> i128 {
