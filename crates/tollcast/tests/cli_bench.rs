@@ -158,10 +158,14 @@ fn bench_network_20s_report_is_consistent_and_feeds_econ() {
         (a - b).abs() / b
     };
     assert!(rgap("mean_sum_ms", "mean_total_ms") <= 0.001, "{rc}");
-    // The p50s add up less well here: the transcoder is fed whole segments, so the last rung
-    // part of each segment waits a segment at the transcoder and none at the rung relay, the
-    // others the reverse (anti-correlated stages; ~8 % apart with 200 ms parts, 1 s segments).
-    assert!(rgap("p50_sum_ms", "p50_total_ms") <= 0.15, "{rc}");
+    // p50s add up as on the source path: with part manifests the rung relays do not wait for
+    // a segment's manifest, so the only stage that moves with the part's position (transcode:
+    // the transcoder is fed whole segments) is mirrored by the player buffer.
+    let rstalls = g["viewers"]["stalls"].as_u64().unwrap();
+    assert!(
+        rgap("p50_sum_ms", "p50_total_ms") <= if rstalls == 0 { 0.05 } else { 0.10 },
+        "{rc}, {rstalls} stalls"
+    );
     let rv = &g["viewers"];
     assert!(rv["parts_in_window"].as_u64().unwrap() >= 50, "{rv}");
     assert_eq!(rv["parts_missed"], 0, "{rv}");

@@ -160,8 +160,8 @@ pub struct RungPath {
     pub consistency: Consistency,
     /// Source part available at the origin -> rung part listed at the job origin, per rung part.
     pub transcode_ms: Summary,
-    /// The same by the part's position in its segment (0 = first): the transcoder is fed whole
-    /// segments, and a segment's last part can only be closed when the next one is fed.
+    /// The same by the part's position in its segment (0 = first): shows whether the transcoder
+    /// waits for whole segments (early parts wait longest) or works part by part.
     pub transcode_by_position_ms: Vec<Summary>,
     pub hop_ms: BTreeMap<String, Summary>,
     pub viewers: Viewers,
@@ -934,7 +934,7 @@ fn rung_path(
     let notes = [
         "as on the source path, for the source part holding most of the rung part's media",
         "as on the source path",
-        "the transcoder's source pull (it waits for the segment's signed manifest, then fetches and checks every part) + ffmpeg ladder (decode, scale, x264) + cut, store, playlist",
+        "the transcoder's source pull (signed manifest, part fetch, hash check) + ffmpeg ladder (decode, scale, x264; a part is closed when ffmpeg has the next frame) + cut, store, sign, playlist",
         "LL-HLS part GET at the transcoder's job origin",
         "rung relay A: playlist pass-through, chunk fetch, hash + check against the transcoder's signed manifest, cache",
         "rung edge relay: the same, plus the credit-mode check per request",
@@ -1089,7 +1089,7 @@ pub fn markdown(r: &NetworkReport) -> String {
         if !c.within_5_pct && c.mean_gap_pct <= 5.0 {
             let _ = writeln!(
                 o,
-                "The means add up; the p50s do not because the stages are anti-correlated: a rung part that waits longer in the transcoder (the last part of each segment, see below) waits less at the rung relay, and the median of a sum is not the sum of the medians.\n"
+                "The means add up; the p50s do not because the stages are anti-correlated (e.g. a rung part that waits longer in the transcoder waits less at the rung relay), and the median of a sum is not the sum of the medians.\n"
             );
         }
         let _ = writeln!(
