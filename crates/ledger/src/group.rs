@@ -96,6 +96,76 @@ where
     }
 }
 
+/// Where an [`AsyncTyped`] job's result waits for its future (a one-shot slot: no async
+/// runtime needed, so the ledger stays runtime-free).
+struct Slot<T> {
+    result: Option<Result<T>>,
+    waker: Option<std::task::Waker>,
+    done: bool,
+}
+
+/// The future of [`Group::submit_async`]: ready once the operation is durable.
+pub struct Submitted<T>(Arc<std::sync::Mutex<Slot<T>>>);
+
+impl<T> std::future::Future for Submitted<T> {
+    type Output = Result<T>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<T>> {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if s.done {
+            let r = s
+                .result
+                .take()
+                .unwrap_or_else(|| Err(LedgerError::Store("result already taken".into())));
+            return std::task::Poll::Ready(r);
+        }
+        s.waker = Some(cx.waker().clone());
+        std::task::Poll::Pending
+    }
+}
+
+struct AsyncTyped<T, F> {
+    f: F,
+    result: Option<Result<T>>,
+    slot: Arc<std::sync::Mutex<Slot<T>>>,
+}
+
+impl<T, F> Job for AsyncTyped<T, F>
+where
+    T: Send,
+    F: Fn(&mut LedgerTx<'_>) -> Result<T> + Send,
+{
+    fn run(&mut self, tx: &mut LedgerTx<'_>) -> bool {
+        let r = (self.f)(tx);
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
+        let AsyncTyped { f, result, slot } = *self;
+        // As in `Typed`: drop the closure before the caller is released.
+        drop(f);
+        let r = match (result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Err(msg)) => Err(LedgerError::Store(msg)),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (None, Ok(())) => Err(LedgerError::Store("operation was not run".into())),
+        };
+        let waker = {
+            let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
+            s.result = Some(r);
+            s.done = true;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
 /// The committer thread and the queue to it. Dropping the last handle stops and joins it, so
 /// the database file is closed when the last `Ledger` clone is gone.
 pub(crate) struct Group {
@@ -135,6 +205,46 @@ impl Group {
             .send(job)
             .map_err(|_| stopped())?;
         rx.recv().map_err(|_| stopped())?
+    }
+}
+
+impl Group {
+    /// Like [`Group::submit`] without blocking the caller's thread: the operation is queued
+    /// at once and the future is ready when it is durable (or failed).
+    pub(crate) fn submit_async<T, F>(&self, f: F) -> Submitted<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut LedgerTx<'_>) -> Result<T> + Send + 'static,
+    {
+        let slot = Arc::new(std::sync::Mutex::new(Slot {
+            result: None,
+            waker: None,
+            done: false,
+        }));
+        let fail = |e: LedgerError| {
+            let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
+            s.result = Some(Err(e));
+            s.done = true;
+        };
+        if let Err(e) = check_not_nested() {
+            fail(e);
+            return Submitted(slot);
+        }
+        let stopped = || LedgerError::Store("the ledger committer thread stopped".into());
+        let job = Box::new(AsyncTyped {
+            f,
+            result: None,
+            slot: slot.clone(),
+        });
+        match self.sender.as_ref() {
+            Some(tx) => {
+                if tx.send(job).is_err() {
+                    fail(stopped());
+                }
+            }
+            None => fail(stopped()),
+        }
+        Submitted(slot)
     }
 }
 

@@ -117,6 +117,7 @@ pub mod channels;
 pub mod claims;
 pub mod error;
 mod group;
+pub use group::Submitted;
 pub mod journal;
 pub mod settlement;
 pub mod store;

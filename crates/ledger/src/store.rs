@@ -123,6 +123,16 @@ impl Ledger {
         self.group.submit(f)
     }
 
+    /// [`Self::submit`] for async callers: queues the operation without blocking this thread
+    /// (no blocking-pool hand-off per operation); the future is ready once it is durable.
+    pub fn submit_async<T, F>(&self, f: F) -> crate::group::Submitted<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut LedgerTx<'_>) -> Result<T> + Send + 'static,
+    {
+        self.group.submit_async(f)
+    }
+
     /// Run `f` in one atomic, durable write transaction: either everything `f` did is committed
     /// or (on any error) nothing is. Use it to fulfill a forwarded packet's incoming and outgoing
     /// legs together.

@@ -377,10 +377,11 @@ impl Connector {
         let leg = (!from.is_local()).then(|| from.0.clone());
         if let Some(acc) = leg.clone() {
             let (amount, exp) = (prepare.amount, ms(prepare.expires_at));
-            if let Err(e) = ledger_op(&self.ledger, move |l| {
-                l.prepare_incoming(&acc, id, amount, exp)
-            })
-            .await
+            // Queued to the group committer without a blocking-pool hand-off (per packet).
+            if let Err(e) = self
+                .ledger
+                .submit_async(move |tx| tx.prepare(LDir::Incoming, &acc, id, amount, exp))
+                .await
             {
                 return Err(self.ledger_reject(e, prepare.amount));
             }
@@ -409,14 +410,16 @@ impl Connector {
         };
         if let Some(acc) = leg {
             let ok = reply.is_ok();
-            let res = ledger_op(&self.ledger, move |l| {
-                if ok {
-                    l.fulfill_incoming(&acc, id)
-                } else {
-                    l.reject_incoming(&acc, id)
-                }
-            })
-            .await;
+            let res = self
+                .ledger
+                .submit_async(move |tx| {
+                    if ok {
+                        tx.fulfill(LDir::Incoming, &acc, id)
+                    } else {
+                        tx.reject(LDir::Incoming, &acc, id)
+                    }
+                })
+                .await;
             if let Err(e) = res {
                 tracing::error!("ledger error finishing local packet: {e}");
                 return Err(self.reject(ErrorCode::T00_INTERNAL_ERROR, "ledger error"));
@@ -505,15 +508,15 @@ impl Connector {
                 (prepare.amount, ms(prepare.expires_at), ms(out_expiry));
             // Group commit: packets in flight at once share one transaction and one fsync;
             // this packet's two reservations stay atomic (a failing job is rolled back alone).
-            let res = ledger_op(&self.ledger, move |l| {
-                l.submit(move |tx| {
+            let res = self
+                .ledger
+                .submit_async(move |tx| {
                     if let Some(acc) = &in_leg {
                         tx.prepare(LDir::Incoming, acc, id, in_amt, in_exp)?;
                     }
                     tx.prepare(LDir::Outgoing, &next_s, id, out_amount, out_exp)
                 })
-            })
-            .await;
+                .await;
             if let Err(e) = res {
                 return Err(self.ledger_reject(e, prepare.amount));
             }
@@ -556,8 +559,9 @@ impl Connector {
         );
         // commit or release both legs atomically
         let next_s = next.0.clone();
-        let res = ledger_op(&self.ledger, move |l| {
-            l.submit(move |tx| {
+        let res = self
+            .ledger
+            .submit_async(move |tx| {
                 let r = if ok {
                     tx.fulfill(LDir::Outgoing, &next_s, id)?
                 } else {
@@ -572,8 +576,7 @@ impl Connector {
                 }
                 Ok(r.settlement_due)
             })
-        })
-        .await;
+            .await;
         match res {
             Ok(Some(due)) => self.spawn_settlement(due),
             Ok(None) => {}
