@@ -170,14 +170,18 @@ auth_token = "token-a"
         .await
         .unwrap();
     // Window 1 = one packet at a time (the fetcher before pipelining); then slices of one
-    // chunk in flight together; then 4 chunks at a time sharing the window.
+    // chunk in flight together; then 4 and all 20 chunks at a time sharing the window.
     let (p0, f0, k0) = (
         prepare_bytes.load(Ordering::Relaxed),
         fulfill_bytes.load(Ordering::Relaxed),
         f.stats().packets,
     );
-    let mut windowed: Vec<(usize, usize, Vec<f64>)> =
-        vec![(1, 1, Vec::new()), (8, 1, Vec::new()), (16, 4, Vec::new())];
+    let mut windowed: Vec<(usize, usize, Vec<f64>)> = vec![
+        (1, 1, Vec::new()),
+        (8, 1, Vec::new()),
+        (16, 4, Vec::new()),
+        (32, 20, Vec::new()),
+    ];
     let mut native_mbps = Vec::new();
     for _ in 0..RUNS {
         for (window, batch, mbps) in windowed.iter_mut() {
