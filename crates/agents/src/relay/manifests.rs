@@ -208,3 +208,108 @@ impl ManifestBook {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollcast_events::Role;
+    use tollcast_events::nostr::prelude::{EventBuilder, FinalizeEvent, Keys};
+    use tollcast_media::manifest::ManifestPart;
+
+    fn part(n: u8, size: u64) -> ManifestPart {
+        ManifestPart {
+            hash: format!("{n:02x}").repeat(32),
+            duration: 0.2,
+            independent: n == 1,
+            size,
+        }
+    }
+
+    fn list(parts: Vec<ManifestPart>) -> PartManifest {
+        PartManifest {
+            rendition: "source".into(),
+            msn: 7,
+            init: "aa".repeat(32),
+            parts,
+            capture_ms: 1,
+        }
+    }
+
+    #[test]
+    fn part_and_segment_manifests_fill_the_book_with_sizes() {
+        let creator = Keys::generate();
+        let stream = StreamAddress::new(creator.public_key(), "s");
+        let book = ManifestBook::new(stream.clone(), []);
+        let changes = book.changed.subscribe();
+        let ev = list(vec![part(1, 100)])
+            .sign(&creator, &stream, Role::Streamer)
+            .unwrap();
+        match book.accept(&ev).unwrap() {
+            Accepted::New(Listed::Parts(p)) => assert_eq!((p.msn, p.parts.len()), (7, 1)),
+            other => panic!("{other:?}"),
+        }
+        assert!(changes.has_changed().unwrap(), "waiters are woken");
+        assert_eq!(book.lookup(&"01".repeat(32)), Some(Some(100)));
+        assert_eq!(
+            book.lookup(&"aa".repeat(32)),
+            Some(None),
+            "init, size unknown"
+        );
+        assert_eq!(book.lookup(&"02".repeat(32)), None);
+        // The next cumulative list adds part 2; the first part stays with its size.
+        let ev2 = list(vec![part(1, 100), part(2, 50)])
+            .sign(&creator, &stream, Role::Streamer)
+            .unwrap();
+        assert!(matches!(book.accept(&ev2), Ok(Accepted::New(_))));
+        assert_eq!(book.lookup(&"02".repeat(32)), Some(Some(50)));
+        assert_eq!(book.accept(&ev2).unwrap(), Accepted::Duplicate);
+        // The segment manifest adds the whole segment.
+        let seg = SegmentManifest {
+            rendition: "source".into(),
+            msn: 7,
+            init: "aa".repeat(32),
+            segment: "bb".repeat(32),
+            segment_size: 150,
+            parts: vec![part(1, 100), part(2, 50)],
+            duration: 0.4,
+            capture_ms: 1,
+            source: None,
+        };
+        let ev3 = seg.sign(&creator, &stream, Role::Streamer).unwrap();
+        assert!(matches!(
+            book.accept(&ev3),
+            Ok(Accepted::New(Listed::Segment(_)))
+        ));
+        assert_eq!(book.lookup(&"bb".repeat(32)), Some(Some(150)));
+    }
+
+    #[test]
+    fn foreign_untrusted_and_other_kinds_change_nothing() {
+        let creator = Keys::generate();
+        let stream = StreamAddress::new(creator.public_key(), "s");
+        let book = ManifestBook::new(stream.clone(), []);
+        let other_stream = StreamAddress::new(creator.public_key(), "other");
+        let l = list(vec![part(3, 10)]);
+        let foreign = l.sign(&creator, &other_stream, Role::Streamer).unwrap();
+        let e = book.accept(&foreign).unwrap_err().to_string();
+        assert!(e.contains("is for stream"), "{e}");
+        let stranger = l.sign(&Keys::generate(), &stream, Role::Streamer).unwrap();
+        let e = book.accept(&stranger).unwrap_err().to_string();
+        assert!(e.contains("not a trusted producer"), "{e}");
+        let chat = EventBuilder::new(tollcast_events::nostr::prelude::Kind::from(1311), "hi")
+            .finalize(&creator)
+            .unwrap();
+        let e = book.accept(&chat).unwrap_err().to_string();
+        assert!(e.contains("not a manifest"), "{e}");
+        let mut forged = l.sign(&creator, &stream, Role::Streamer).unwrap();
+        forged.content = "changed".into();
+        assert!(book.accept(&forged).is_err());
+        assert!(book.is_empty(), "nothing listed");
+        // A trusted transcoder's part list is accepted.
+        let tx = Keys::generate();
+        let book = ManifestBook::new(stream.clone(), [tx.public_key()]);
+        let ev = l.sign(&tx, &stream, Role::Transcoder).unwrap();
+        assert!(matches!(book.accept(&ev), Ok(Accepted::New(_))));
+        assert_eq!(book.lookup(&"03".repeat(32)), Some(Some(10)));
+    }
+}
