@@ -71,8 +71,9 @@ pub struct RelayConfig {
     pub upstream: String,
     /// Bound of one upstream request (more than the upstream's blocking-reload wait).
     pub upstream_timeout: Duration,
-    /// How long a fetched chunk may wait for the manifest that signs it (a live part is signed
-    /// when its segment closes: give it at least one segment duration plus slack).
+    /// How long a fetched chunk may wait for the manifest that signs it (a live part's part
+    /// manifest comes with it; from a producer that signs no part manifests, only when its
+    /// segment closes: give it at least one segment duration plus slack).
     pub manifest_wait: Duration,
     /// Viewer id this relay presents to a paid upstream relay (it pays that relay over STREAM
     /// with credentials tagged with this id).
