@@ -8,8 +8,8 @@
 //! gathers each stream's signals (relay offers' viewer counts, paid chat volume, tip receipts)
 //! and ranks them with [`rank::stream_score`]. [`discover_recordings`] does the same for
 //! recordings (NIP-71 video events, e.g. a recorder's VOD naming the host in `p`).
-//! [`rank::score_relay`] lets a viewer choose relays and ILP peers by social distance, price
-//! and RTT.
+//! [`rank::relay_cost`] ranks relays and ILP peers by social distance, price and RTT (the
+//! viewer's choice uses it).
 //!
 //! Every event comes through the Nostr client, which verifies ids and signatures; events that
 //! do not parse as their kind are skipped.
@@ -32,7 +32,7 @@ use tollcast_events::tip::{TipReceipt, tip_endpoints};
 use tollcast_net::nostr_relay::pool::RelayPool;
 
 pub use graph::SocialGraph;
-pub use rank::{Signals, score_relay, stream_score};
+pub use rank::{Signals, relay_cost, stream_score};
 
 /// NIP-57 zap receipt (not counted by default: tollcast cannot check it).
 pub const KIND_ZAP_RECEIPT: u16 = 9735;

@@ -18,8 +18,9 @@
 //! So a followed creator's stream starts 2 points ahead (≈ 6 more viewers' worth), a friend
 //! of a friend's 1 point, and activity orders streams within and across those levels.
 //!
-//! [`score_relay`] applies the same social weighting to choosing relays and ILP peers
-//! (credit from trust), together with price and round-trip time.
+//! [`relay_cost`] applies the same social weighting to choosing relays and ILP peers
+//! (credit from trust), together with price and round-trip time: the one relay ranking, used
+//! by the viewer's choice too.
 
 use serde::Serialize;
 
@@ -59,34 +60,51 @@ pub fn stream_score(distance: Option<u32>, s: &Signals) -> f64 {
     2.0 * social_weight(distance) + trending(s)
 }
 
-/// Score of a relay (or ILP peer) offer in `[0, 1]`, higher is better, for a viewer choosing
-/// among relays of the same stream (prices in the same asset):
+/// Round trip that costs as much as doubling a relay's price (see [`relay_cost`]).
+pub const RELAY_RTT_UNIT_MS: f64 = 50.0;
+/// Round trip assumed for a relay nobody has measured: two units, so a measured relay at
+/// up to 100 ms wins over an unmeasured one at the same price and trust.
+pub const UNMEASURED_RTT_MS: f64 = 100.0;
+
+/// Cost of watching a stream through a relay (or paying through an ILP peer); **lower is
+/// better**. The one relay ranking: `tollcast watch` (the viewer's choice,
+/// [`viewer::choice`](crate::viewer::choice)) and any relay list shown to a user use it, so
+/// what is recommended is what the viewer would pick.
 ///
 /// ```text
-/// 0.4 social(distance)                                 trust: the relay's key in my graph
-/// + 0.35 min(1, cheapest / price)                      price relative to the cheapest offer
-/// + 0.25 (100 / (100 + rtt_ms))  (0.5 if unmeasured)   responsiveness
+/// cost = (price_per_second + 1) × (1 + rtt_ms / 50) × (1 − social(d) / 2)
 /// ```
 ///
-/// `distance`: social distance of the relay operator's key ([`SocialGraph::distance`](super::graph::SocialGraph::distance));
-/// `price_per_minute` and `cheapest_per_minute`: base units of the same asset (a free relay,
-/// price 0, gets the full price share); `rtt_ms`: measured round-trip time, if any.
-pub fn score_relay(
-    distance: Option<u32>,
-    price_per_minute: u64,
-    cheapest_per_minute: u64,
-    rtt_ms: Option<f64>,
-) -> f64 {
-    let price = if price_per_minute == 0 {
-        1.0
+/// Why this shape and these weights:
+/// - **A product of ratios**, not a weighted sum over the offers at hand: a relay's cost
+///   depends on its own offer only (no "cheapest offer" reference), so adding or losing an
+///   offer never reorders the others, and two callers that saw different offer sets still
+///   agree on every pair. Each factor reads as a price multiplier.
+/// - **`+ 1` base unit per second**: free relays still compare by round trip and trust,
+///   and a 1-unit price difference between near-free relays does not outweigh everything.
+/// - **50 ms of round trip ([`RELAY_RTT_UNIT_MS`]) = double the price**: a viewer fetches a
+///   part (~0.2–0.5 s of media) per round trip, so every 50 ms delays each part and eats
+///   into the live-edge margin; a relay across town (5 ms) loses only 10 %, one across an
+///   ocean (+150 ms) must be 4× cheaper to win. Unmeasured: [`UNMEASURED_RTT_MS`].
+/// - **Trust halves the cost at most**: `social` is the same [`social_weight`] that ranks
+///   streams (1 for operators the user follows, 0.5 for the 2nd degree, 0 for strangers),
+///   so a followed operator may charge up to 2× (a friend of a friend 1.33×) and still win —
+///   trust buys a premium, never an unbounded one.
+///
+/// `distance`: social distance of the relay operator's key; `price_per_second`: base units
+/// (negative or NaN count as free); `rtt_ms`: measured round trip (None, negative or NaN:
+/// unmeasured).
+pub fn relay_cost(distance: Option<u32>, price_per_second: f64, rtt_ms: Option<f64>) -> f64 {
+    let price = if price_per_second > 0.0 {
+        price_per_second
     } else {
-        (cheapest_per_minute as f64 / price_per_minute as f64).min(1.0)
+        0.0
     };
     let rtt = match rtt_ms {
-        Some(r) if r.is_finite() && r >= 0.0 => 100.0 / (100.0 + r),
-        _ => 0.5,
+        Some(r) if r >= 0.0 && r.is_finite() => r,
+        _ => UNMEASURED_RTT_MS,
     };
-    0.4 * social_weight(distance) + 0.35 * price + 0.25 * rtt
+    (price + 1.0) * (1.0 + rtt / RELAY_RTT_UNIT_MS) * (1.0 - social_weight(distance) / 2.0)
 }
 
 #[cfg(test)]
@@ -135,28 +153,75 @@ mod tests {
         assert_eq!(trending(&base), 0.0);
     }
 
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
     #[test]
-    fn relay_score_prefers_trusted_cheap_and_close() {
-        let best = score_relay(Some(1), 100, 100, Some(0.0));
-        assert!((best - 1.0).abs() < 1e-9);
-        assert!(
-            score_relay(Some(1), 100, 100, Some(20.0)) > score_relay(None, 100, 100, Some(20.0))
-        );
-        assert!(score_relay(None, 100, 100, Some(20.0)) > score_relay(None, 200, 100, Some(20.0)));
-        assert!(score_relay(None, 100, 100, Some(20.0)) > score_relay(None, 100, 100, Some(200.0)));
-        // Free relay: full price share; unmeasured RTT: half the RTT share; bad RTT too.
-        assert!((score_relay(None, 0, 0, None) - (0.35 + 0.125)).abs() < 1e-9);
-        assert_eq!(
-            score_relay(None, 0, 0, Some(f64::NAN)),
-            score_relay(None, 0, 0, None)
-        );
-        // A trusted relay at 2x price with low RTT beats a stranger at the cheapest price.
-        assert!(
-            score_relay(Some(1), 200, 100, Some(10.0)) > score_relay(None, 100, 100, Some(10.0))
-        );
-        for d in [None, Some(0), Some(2), Some(7)] {
-            let s = score_relay(d, 5, 1, Some(1e9));
-            assert!((0.0..=1.0).contains(&s));
+    fn relay_cost_by_hand() {
+        // (99 + 1) × (1 + 0/50) × 1
+        assert!(close(relay_cost(None, 99.0, Some(0.0)), 100.0));
+        // (99 + 1) × (1 + 50/50) × 1: 50 ms costs as much as doubling the price
+        assert!(close(relay_cost(None, 99.0, Some(50.0)), 200.0));
+        assert!(close(relay_cost(None, 199.0, Some(0.0)), 200.0));
+        // (3 + 1) × (1 + 25/50) × (1 − 1/2) = 3
+        assert!(close(relay_cost(Some(1), 3.0, Some(25.0)), 3.0));
+        // (3 + 1) × 1.5 × (1 − 0.5/2) = 4.5
+        assert!(close(relay_cost(Some(2), 3.0, Some(25.0)), 4.5));
+        // You (distance 0) count as followed; distance 3+ as a stranger.
+        assert!(close(relay_cost(Some(0), 3.0, Some(25.0)), 3.0));
+        assert!(close(relay_cost(Some(3), 3.0, Some(25.0)), 6.0));
+        // Free and unmeasured: 1 × (1 + 100/50) = 3; NaN / negative are the same.
+        assert!(close(relay_cost(None, 0.0, None), 3.0));
+        assert_eq!(relay_cost(None, 0.0, Some(f64::NAN)), 3.0);
+        assert_eq!(relay_cost(None, 0.0, Some(-1.0)), 3.0);
+        assert_eq!(relay_cost(None, -5.0, None), 3.0);
+        assert_eq!(relay_cost(None, f64::NAN, None), 3.0);
+    }
+
+    #[test]
+    fn cheaper_closer_and_followed_win_all_else_equal() {
+        let dists = [None, Some(1), Some(2)];
+        let prices = [0.0, 1.0, 10.0, 1e6];
+        let rtts = [Some(0.0), Some(5.0), Some(120.0), None];
+        for d in dists {
+            for p in prices {
+                for r in rtts {
+                    let c = relay_cost(d, p, r);
+                    assert!(c > 0.0 && c.is_finite());
+                    assert!(
+                        relay_cost(d, p + 1.0, r) > c,
+                        "cheaper wins {d:?} {p} {r:?}"
+                    );
+                    if let Some(ms) = r {
+                        assert!(relay_cost(d, p, Some(ms + 1.0)) > c, "closer wins");
+                    }
+                    assert!(relay_cost(Some(1), p, r) <= c, "followed never loses");
+                    assert!(relay_cost(Some(2), p, r) <= relay_cost(None, p, r));
+                    assert!(relay_cost(Some(1), p, r) < relay_cost(Some(2), p, r));
+                }
+            }
         }
+        // A measured relay up to 100 ms beats an unmeasured one, further ones do not.
+        assert!(relay_cost(None, 5.0, Some(99.0)) < relay_cost(None, 5.0, None));
+        assert!(relay_cost(None, 5.0, Some(101.0)) > relay_cost(None, 5.0, None));
+    }
+
+    #[test]
+    fn trust_buys_a_bounded_premium() {
+        // (p + 1) in base units: a followed operator at just under 2x wins, at 2.5x loses.
+        assert!(relay_cost(Some(1), 199.0, Some(10.0)) < relay_cost(None, 100.0, Some(10.0)));
+        assert!(relay_cost(Some(1), 251.0, Some(10.0)) > relay_cost(None, 100.0, Some(10.0)));
+        // Friend of a friend: up to 1.33x.
+        assert!(relay_cost(Some(2), 131.0, Some(10.0)) < relay_cost(None, 100.0, Some(10.0)));
+        assert!(relay_cost(Some(2), 140.0, Some(10.0)) > relay_cost(None, 100.0, Some(10.0)));
+    }
+
+    #[test]
+    fn one_offer_does_not_move_another() {
+        // No reference to the other offers: a pair's order is the same whatever else is seen.
+        let a = relay_cost(None, 10.0, Some(20.0));
+        let b = relay_cost(Some(2), 12.0, Some(20.0));
+        assert!(b < a);
     }
 }

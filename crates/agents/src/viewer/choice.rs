@@ -1,15 +1,16 @@
-//! Choosing a relay: every offer becomes a [`Candidate`]; the healthy ones are ranked by one
-//! small score (lower is better):
+//! Choosing a relay: every offer becomes a [`Candidate`]; the healthy ones are ranked by the
+//! one relay ranking, [`relay_cost`] (lower is better; the weights and why are documented
+//! there):
 //!
 //! ```text
-//! score = (price per second + 1) × (1 + rtt_ms / 50) × social
+//! cost = (price per second + 1) × (1 + rtt_ms / 50) × social
 //! social = 0.5 (we follow the relay's operator), 0.75 (someone we follow does), 1 (stranger)
 //! ```
 //!
 //! So 50 ms of extra round trip costs as much as doubling the price, and a relay run by a
-//! friend may be up to twice as expensive (a friend of a friend 1.33×) and still win. The
-//! `+ 1` base unit lets free relays compare by RTT and trust. Candidates without a measured
-//! RTT (unreachable), above the viewer's price ceiling or marked unhealthy are not chosen.
+//! friend may be up to twice as expensive (a friend of a friend 1.33×) and still win.
+//! Candidates without a measured RTT (unreachable: the probe failed), above the viewer's
+//! price ceiling or marked unhealthy are not chosen.
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use tollcast_events::nostr::prelude::PublicKey;
 use tollcast_events::offer::SpspNostr;
 
 use super::discovery::{FollowGraph, SignedOffer};
+use crate::discovery::rank::{relay_cost, social_weight};
 
 /// How close the relay's operator is to the viewer in the follow graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,18 +41,19 @@ impl Social {
         }
     }
 
-    pub fn factor(self) -> f64 {
+    /// The social distance [`relay_cost`] weighs (1: followed, 2: followed by a followee).
+    pub fn distance(self) -> Option<u32> {
         match self {
-            Social::Followed => 0.5,
-            Social::SecondDegree => 0.75,
-            Social::Stranger => 1.0,
+            Social::Followed => Some(1),
+            Social::SecondDegree => Some(2),
+            Social::Stranger => None,
         }
     }
-}
 
-/// The ranking score (see the module doc); lower is better.
-pub fn score(price_per_second: f64, rtt: Duration, social: Social) -> f64 {
-    (price_per_second.max(0.0) + 1.0) * (1.0 + rtt.as_secs_f64() * 1000.0 / 50.0) * social.factor()
+    /// The multiplier [`relay_cost`] applies: 0.5, 0.75, 1.
+    pub fn factor(self) -> f64 {
+        1.0 - social_weight(self.distance()) / 2.0
+    }
 }
 
 /// One relay the viewer may use.
@@ -109,7 +112,12 @@ impl Candidate {
         if !self.healthy || max_price_per_second.is_some_and(|m| self.price_per_second > m) {
             return None;
         }
-        Some(score(self.price_per_second as f64, self.rtt?, self.social))
+        let rtt_ms = self.rtt?.as_secs_f64() * 1000.0;
+        Some(relay_cost(
+            self.social.distance(),
+            self.price_per_second as f64,
+            Some(rtt_ms),
+        ))
     }
 }
 
@@ -178,10 +186,21 @@ mod tests {
     }
 
     #[test]
+    fn candidate_score_is_relay_cost_by_hand() {
+        // (99 + 1) × (1 + 50/50) × 1 = 200; followed: × 0.5 = 100; friend of a friend: 150
+        assert_eq!(cand(99, 50, Social::Stranger).score(None), Some(200.0));
+        assert_eq!(cand(99, 50, Social::Followed).score(None), Some(100.0));
+        assert_eq!(cand(99, 50, Social::SecondDegree).score(None), Some(150.0));
+        assert_eq!(Social::Followed.factor(), 0.5);
+        assert_eq!(Social::SecondDegree.factor(), 0.75);
+        assert_eq!(Social::Stranger.factor(), 1.0);
+    }
+
+    #[test]
     fn fifty_ms_costs_as_much_as_double_price() {
-        let a = score(99.0, Duration::from_millis(0), Social::Stranger);
-        let b = score(199.0, Duration::from_millis(0), Social::Stranger);
-        let c = score(99.0, Duration::from_millis(50), Social::Stranger);
+        let a = cand(99, 0, Social::Stranger).score(None).unwrap();
+        let b = cand(199, 0, Social::Stranger).score(None).unwrap();
+        let c = cand(99, 50, Social::Stranger).score(None).unwrap();
         assert_eq!(b, c);
         assert!(a < b);
         // A far relay loses to a slightly dearer near one.
