@@ -4,7 +4,8 @@
 //!   SPSP endpoint refuses is paid with credentials obtained over Nostr (kinds 23194/23195);
 //!   its billing credits the viewer's id; forcing HTTP fails; ledgers add up. Round trips of
 //!   both SPSP transports are measured (`FIGURE` lines).
-//! - A key listed but silent: the viewer falls back to HTTP.
+//! - A key listed but silent: the viewer falls back to HTTP; the key is remembered, so a
+//!   second payment session with that relay asks over HTTP at once (no Nostr wait).
 //! - Connector path down: the Interledger link bank -> relay (or the wallet's own link to the
 //!   bank) is cut mid-stream; the viewer's
 //!   `/api/status` says `payment_path_down` with what to do, and when the link is restored
@@ -20,7 +21,9 @@ use std::time::Duration;
 use common::get;
 use tokio::time::Instant;
 use tollcast_agents::viewer::ViewerConfig;
-use tollcast_agents::viewer::payer::{SpspMethod, query_nostr};
+use tollcast_agents::viewer::payer::{
+    SilentNostrKeys, SpspMethod, SpspRoute, SpspVia, query_nostr,
+};
 use tollcast_events::offer::SpspNostr;
 use tollcast_net::nostr_relay::client::ClientOptions;
 use tollcast_net::nostr_relay::pool::RelayPool;
@@ -247,6 +250,59 @@ async fn a_silent_nostr_key_falls_back_to_http() {
     // It waited for Nostr (3 s) before asking over HTTP.
     assert!(started >= Duration::from_secs(3), "started in {started:?}");
     ledgers_add_up(&m, &v, &m.relays[0], 0).await;
+
+    // Sessions of one viewer share a SilentNostrKeys: the first waits for Nostr (bounded here
+    // to 1 s) and remembers the key; the second asks over HTTP at once.
+    let keys = tollcast_events::nostr::prelude::Keys::generate();
+    let viewer = keys.public_key().to_hex();
+    let pool = RelayPool::new([m.rig.nostr_url.clone()], ClientOptions::default()).unwrap();
+    let payee = SpspNostr {
+        pubkey: m.relays[0].keys.public_key(),
+        relays: vec![],
+    };
+    let http = format!("{}/.well-known/pay", m.relays[0].url());
+    let silent = SilentNostrKeys::default();
+    let route = |method| SpspRoute {
+        method,
+        http: Some(&http),
+        nostr: Some(&payee),
+        keys: &keys,
+        pool: &pool,
+        nostr_timeout: Duration::from_secs(1),
+        silent: Some(&silent),
+    };
+    let mut took = Vec::new();
+    for _ in 0..2 {
+        let t = Instant::now();
+        let (_, via, _) = route(SpspMethod::Auto)
+            .credentials(&viewer, Duration::from_secs(5))
+            .await
+            .unwrap();
+        took.push(t.elapsed());
+        assert_eq!(via, SpspVia::Http);
+        assert!(silent.is_silent(&payee.pubkey));
+    }
+    println!(
+        "SPSP sessions with a silent Nostr key: first {:?}, second {:?}",
+        took[0], took[1]
+    );
+    assert!(
+        took[0] >= Duration::from_secs(1),
+        "first waited for Nostr: {took:?}"
+    );
+    assert!(
+        took[1] < Duration::from_millis(500),
+        "second went to HTTP at once: {took:?}"
+    );
+    // Forced to Nostr, the key is still asked (memory only shortcuts auto).
+    let t = Instant::now();
+    assert!(
+        route(SpspMethod::Nostr)
+            .credentials(&viewer, Duration::from_secs(1))
+            .await
+            .is_err()
+    );
+    assert!(t.elapsed() >= Duration::from_secs(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

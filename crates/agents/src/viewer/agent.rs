@@ -82,6 +82,8 @@ struct Inner {
     slots: Mutex<Vec<Slot>>,
     current: Mutex<Option<PublicKey>>,
     session: tokio::sync::Mutex<Option<(PublicKey, PaySession)>>,
+    /// Relays' SPSP-over-Nostr keys that stayed silent lately (payer.rs: HTTP at once).
+    spsp_silent: super::payer::SilentNostrKeys,
     switching: tokio::sync::Mutex<()>,
     state: Mutex<(State, Option<String>)>,
     latency: Mutex<Latency>,
@@ -199,6 +201,7 @@ impl Viewer {
                 slots: Mutex::new(Vec::new()),
                 current: Mutex::new(None),
                 session: tokio::sync::Mutex::new(None),
+                spsp_silent: Default::default(),
                 switching: tokio::sync::Mutex::new(()),
                 state: Mutex::new((State::Starting, None)),
                 latency: Mutex::new(Latency {
@@ -589,7 +592,8 @@ impl Viewer {
             .and_then(|p| p.received?.parse::<u128>().ok());
         let w = &self.inner.wallet;
         // SPSP over Nostr or HTTP (payer.rs): credentials tagged with our viewer id either way.
-        let route = SpspRoute::of(c, self.inner.cfg.spsp, &self.inner.keys, &self.inner.pool);
+        let route = SpspRoute::of(c, self.inner.cfg.spsp, &self.inner.keys, &self.inner.pool)
+            .remembering(&self.inner.spsp_silent);
         let mut s = PaySession::open(
             w.service(),
             &route,

@@ -6,21 +6,23 @@
 //! us: over Nostr (kinds 23194/23195 to the key the offer names in a `nostr:` SPSP value; the
 //! relay tags them with the requester's pubkey) or over HTTP (`{spsp}/{viewer}`).
 //! [`SpspMethod::Auto`] asks over Nostr when the offer allows it and falls back to HTTP when
-//! no answer comes in time ([`SpspRoute`]).
+//! no answer comes in time ([`SpspRoute`]); a key that stayed silent is remembered for a while
+//! ([`SilentNostrKeys`]) so the next session with that relay asks over HTTP at once instead
+//! of waiting for Nostr again.
 //!
 //! Failures are sorted into what the viewer can act on ([`PayError`]): wallet empty (the wallet
 //! node refused to reserve the amount), connector path down (no route / link down), relay
 //! refused (its SPSP or STREAM receiver said no).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tollcast_events::nostr::prelude::{Filter, Keys, Kind, PublicKey};
+use tollcast_events::nostr::prelude::{Keys, PublicKey};
 use tollcast_events::offer::SpspNostr;
 use tollcast_net::connector::IlpService;
-use tollcast_net::nostr_relay::client::ClientOptions;
-use tollcast_net::nostr_relay::pool::{PoolItem, RelayPool};
+use tollcast_net::nostr_relay::pool::RelayPool;
 use tollcast_net::stream::spsp_http::SpspDetails;
 use tollcast_net::stream::spsp_nostr::{self, SpspNostrError};
 use tollcast_net::stream::{SenderConfig, StreamSendError, StreamSender, spsp_http};
@@ -61,6 +63,60 @@ pub enum SpspVia {
     Nostr,
 }
 
+/// Keys answering SPSP over Nostr that stayed silent (no answer within the Nostr bound), each
+/// until an expiry: in [`SpspMethod::Auto`] a route skips Nostr for them and asks over HTTP at
+/// once, so every new payment session with such a relay does not wait the Nostr bound again.
+/// After the expiry the key is asked again (it may have come online); an answer forgets it.
+#[derive(Debug)]
+pub struct SilentNostrKeys {
+    ttl: Duration,
+    until: Mutex<HashMap<PublicKey, Instant>>,
+}
+
+impl Default for SilentNostrKeys {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_TTL)
+    }
+}
+
+impl SilentNostrKeys {
+    /// How long a silent key is skipped by default.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+
+    /// Remember silent keys for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            until: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `key` stayed silent less than the expiry ago (expired entries are dropped).
+    pub fn is_silent(&self, key: &PublicKey) -> bool {
+        let now = Instant::now();
+        let mut m = self.until.lock().unwrap_or_else(|e| e.into_inner());
+        m.retain(|_, t| *t > now);
+        m.contains_key(key)
+    }
+
+    /// `key` did not answer in time: skip it until the expiry.
+    pub fn mark_silent(&self, key: PublicKey) {
+        let until = Instant::now() + self.ttl;
+        self.until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, until);
+    }
+
+    /// `key` answered: ask it again next time.
+    pub fn answered(&self, key: &PublicKey) {
+        self.until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
 /// Where and how to ask one relay for credentials.
 pub struct SpspRoute<'a> {
     pub method: SpspMethod,
@@ -74,6 +130,8 @@ pub struct SpspRoute<'a> {
     pub pool: &'a RelayPool,
     /// Bound of the Nostr exchange before falling back to HTTP.
     pub nostr_timeout: Duration,
+    /// Keys that stayed silent lately (shared across sessions; None: no memory).
+    pub silent: Option<&'a SilentNostrKeys>,
 }
 
 impl<'a> SpspRoute<'a> {
@@ -86,6 +144,16 @@ impl<'a> SpspRoute<'a> {
             keys,
             pool,
             nostr_timeout: Duration::from_secs(3),
+            silent: None,
+        }
+    }
+
+    /// The same route, remembering silent Nostr keys in `silent` (and skipping them in
+    /// [`SpspMethod::Auto`]).
+    pub fn remembering(self, silent: &'a SilentNostrKeys) -> Self {
+        Self {
+            silent: Some(silent),
+            ..self
         }
     }
 
@@ -102,6 +170,15 @@ impl<'a> SpspRoute<'a> {
                     "its offer names no key answering SPSP over Nostr (--spsp nostr)".into(),
                 ));
             }
+            (SpspMethod::Auto, Some(n))
+                if self.http.is_some() && self.silent.is_some_and(|s| s.is_silent(&n.pubkey)) =>
+            {
+                tracing::debug!(
+                    "SPSP over Nostr to {} stayed silent lately; asking over HTTP",
+                    n.pubkey.to_hex()
+                );
+                None
+            }
             (_, n) => n,
         };
         let mut nostr_failure = None;
@@ -111,7 +188,15 @@ impl<'a> SpspRoute<'a> {
                 SpspMethod::Nostr => timeout,
                 _ => self.nostr_timeout.min(timeout),
             };
-            match query_nostr(self.pool, n, self.keys, bound).await {
+            let res = query_nostr(self.pool, n, self.keys, bound).await;
+            if let Some(silent) = self.silent {
+                match &res {
+                    Ok(_) => silent.answered(&n.pubkey),
+                    Err(SpspNostrError::Timeout(..)) => silent.mark_silent(n.pubkey),
+                    Err(_) => {}
+                }
+            }
+            match res {
                 Ok(d) => return Ok((d, SpspVia::Nostr, t0.elapsed())),
                 Err(e) if self.method == SpspMethod::Nostr => {
                     return Err(match e {
@@ -145,88 +230,15 @@ impl<'a> SpspRoute<'a> {
     }
 }
 
-/// SPSP over Nostr through `pool` (or, when the offer names relays the pool lacks, a pool
-/// over those): subscribe to the answer first (kind 23195 is ephemeral, never stored), then
-/// publish the request and wait for the answer to it.
+/// SPSP over Nostr to the key an offer names, through `pool` (or, when the offer names
+/// relays the pool lacks, a pool over those): [`spsp_nostr::query_payee`].
 pub async fn query_nostr(
     pool: &RelayPool,
     payee: &SpspNostr,
     keys: &Keys,
     timeout: Duration,
 ) -> Result<SpspDetails, SpspNostrError> {
-    let have = pool.urls();
-    let own;
-    let pool = if payee
-        .relays
-        .iter()
-        .any(|u| !have.iter().any(|h| h.trim_end_matches('/') == u))
-    {
-        own = RelayPool::new(payee.relays.iter(), ClientOptions::default())
-            .map_err(|e| SpspNostrError::Relay(e.to_string()))?;
-        &own
-    } else {
-        pool
-    };
-    tokio::time::timeout(timeout, exchange(pool, &payee.pubkey, keys, timeout))
-        .await
-        .unwrap_or_else(|_| Err(SpspNostrError::Timeout(payee.pubkey.to_hex(), timeout)))
-}
-
-async fn exchange(
-    pool: &RelayPool,
-    payee: &PublicKey,
-    keys: &Keys,
-    timeout: Duration,
-) -> Result<SpspDetails, SpspNostrError> {
-    let pending = spsp_nostr::build_request(keys, payee, None)?;
-    let filter = Filter::new()
-        .kind(Kind::Custom(spsp_nostr::KIND_SPSP_RESPONSE))
-        .author(*payee)
-        .pubkey(keys.public_key())
-        .event(pending.event.id);
-    let mut sub = pool
-        .subscribe(vec![filter])
-        .await
-        .map_err(|e| SpspNostrError::Relay(e.to_string()))?;
-    // Live on every relay before the request goes out (a relay that is down never says so:
-    // after a third of the time, go ahead with those that did).
-    let live = tokio::time::Instant::now() + timeout / 3;
-    while let Ok(item) = tokio::time::timeout_at(live, sub.recv()).await {
-        match item {
-            Some(PoolItem::AllEose) => break,
-            Some(_) => {}
-            None => return Err(SpspNostrError::Relay("relay pool closed".into())),
-        }
-    }
-    let acks = pool.publish(&pending.event, timeout).await;
-    if !acks
-        .iter()
-        .any(|(_, a)| a.as_ref().is_ok_and(|a| a.accepted))
-    {
-        let why: Vec<String> = acks
-            .iter()
-            .map(|(u, a)| match a {
-                Ok(a) => format!("{u}: {}", a.message),
-                Err(e) => format!("{u}: {e}"),
-            })
-            .collect();
-        return Err(SpspNostrError::Relay(format!(
-            "no relay took the request ({})",
-            why.join("; ")
-        )));
-    }
-    loop {
-        match sub.recv().await {
-            Some(PoolItem::Event { event, .. }) => {
-                match spsp_nostr::parse_response(keys, &pending, &event) {
-                    Ok(d) => return Ok(d),
-                    Err(e) => tracing::debug!("ignoring SPSP response: {e}"),
-                }
-            }
-            Some(_) => {}
-            None => return Err(SpspNostrError::Relay("relay pool closed".into())),
-        }
-    }
+    spsp_nostr::query_payee(pool, keys, payee, timeout).await
 }
 
 /// Why paying failed.
@@ -428,5 +440,20 @@ mod tests {
         assert!(matches!(classify(&f02, true), PayError::PathDown(_)));
         let closed = StreamSendError::ClosedByReceiver("bye".into());
         assert!(matches!(classify(&closed, true), PayError::RelayRefused(_)));
+    }
+
+    #[tokio::test]
+    async fn silent_keys_expire_and_are_forgotten_on_answer() {
+        let (a, b) = (Keys::generate().public_key(), Keys::generate().public_key());
+        let silent = SilentNostrKeys::new(Duration::from_millis(100));
+        assert!(!silent.is_silent(&a));
+        silent.mark_silent(a);
+        silent.mark_silent(b);
+        assert!(silent.is_silent(&a) && silent.is_silent(&b));
+        silent.answered(&b);
+        assert!(silent.is_silent(&a) && !silent.is_silent(&b));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(!silent.is_silent(&a), "expired");
+        assert_eq!(SilentNostrKeys::default().ttl, Duration::from_secs(600));
     }
 }

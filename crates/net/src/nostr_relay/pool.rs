@@ -71,6 +71,11 @@ impl RelayPool {
         Ok(Self { relays })
     }
 
+    /// A pool over clients already connected (e.g. one the caller also uses alone).
+    pub fn from_clients(relays: Vec<RelayClient>) -> Self {
+        Self { relays }
+    }
+
     /// The relay URLs in this pool.
     pub fn urls(&self) -> Vec<String> {
         self.relays.iter().map(|r| r.url().to_string()).collect()

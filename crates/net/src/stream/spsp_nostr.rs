@@ -8,9 +8,11 @@
 //!   content NIP-44 v2 of `{"requestId", "destinationAccount", "sharedSecret": base64}`.
 //!
 //! The sans-io part ([`build_request`], [`answer_request`], [`parse_response`]) verifies ids,
-//! signatures, kinds, tags, freshness and the request id; the I/O part ([`query`],
-//! [`serve`]) runs the exchange through a [`RelayClient`]. The payee's connection tag is the
-//! payer's pubkey hex, so receiver events say who paid.
+//! signatures, kinds, tags, freshness and the request id; the I/O part runs the exchange:
+//! [`query_pool`] (the one payer-side exchange, over every relay of a [`RelayPool`]),
+//! [`query_payee`] (on the relays a payee names, e.g. a relay offer's `nostr:` SPSP value),
+//! [`query`] (over one [`RelayClient`]) and [`serve`] (the payee). The payee's connection tag
+//! is the payer's pubkey hex, so receiver events say who paid.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +26,9 @@ use tokio::task::JoinHandle;
 
 use super::receiver::StreamReceiver;
 use super::spsp_http::SpspDetails;
-use crate::nostr_relay::client::{RelayClient, SubItem};
+use crate::nostr_relay::client::{ClientOptions, RelayClient, SubItem};
+use crate::nostr_relay::pool::{PoolItem, RelayPool};
+use tollcast_events::offer::SpspNostr;
 
 /// Kind of an SPSP request event.
 pub const KIND_SPSP_REQUEST: u16 = 23194;
@@ -207,10 +211,83 @@ pub fn parse_response(
         .map_err(|e| SpspNostrError::BadContent(e.to_string()))
 }
 
-/// Asks `payee` for SPSP details through `relay`: subscribes to responses first (ephemeral
-/// events are not stored), publishes the request, waits for a matching answer.
+/// Asks `payee` for SPSP details through `relay` (a one-relay [`query_pool`]).
 pub async fn query(
     relay: &RelayClient,
+    keys: &Keys,
+    payee: &PublicKey,
+    timeout: Duration,
+) -> Result<SpspDetails, SpspNostrError> {
+    query_pool(
+        &RelayPool::from_clients(vec![relay.clone()]),
+        keys,
+        payee,
+        timeout,
+    )
+    .await
+}
+
+/// Asks the key `payee` names on the relays it names (a pool over them when `pool` lacks
+/// one of them), or on `pool` when it names none.
+pub async fn query_payee(
+    pool: &RelayPool,
+    keys: &Keys,
+    payee: &SpspNostr,
+    timeout: Duration,
+) -> Result<SpspDetails, SpspNostrError> {
+    let have = pool.urls();
+    let lacks = |u: &String| {
+        !have
+            .iter()
+            .any(|h| h.trim_end_matches('/') == u.trim_end_matches('/'))
+    };
+    if payee.relays.iter().any(lacks) {
+        let own = RelayPool::new(payee.relays.iter(), ClientOptions::default())
+            .map_err(|e| SpspNostrError::Relay(e.to_string()))?;
+        query_pool(&own, keys, &payee.pubkey, timeout).await
+    } else {
+        query_pool(pool, keys, &payee.pubkey, timeout).await
+    }
+}
+
+/// Asks `payee` for SPSP details through every relay of `pool`: subscribes to the answer
+/// first (kind 23195 is ephemeral, never stored), publishes the request and waits for the
+/// answer to it, all within `timeout`.
+///
+/// The subscription is live once every relay has sent EOSE; a relay that is down never says
+/// so, so after a third of `timeout` the request goes out through those that did. It fails
+/// when no relay takes the request or every relay closes the subscription.
+pub async fn query_pool(
+    pool: &RelayPool,
+    keys: &Keys,
+    payee: &PublicKey,
+    timeout: Duration,
+) -> Result<SpspDetails, SpspNostrError> {
+    tokio::time::timeout(timeout, exchange(pool, keys, payee, timeout))
+        .await
+        .unwrap_or_else(|_| Err(SpspNostrError::Timeout(payee.to_hex(), timeout)))
+}
+
+/// Relays that closed a subscription; an error once all of them did.
+struct Closures {
+    of: usize,
+    closed: std::collections::HashSet<String>,
+}
+
+impl Closures {
+    fn note(&mut self, relay: String, message: &str) -> Result<(), SpspNostrError> {
+        self.closed.insert(relay);
+        if self.closed.len() >= self.of {
+            return Err(SpspNostrError::Relay(format!(
+                "subscription closed: {message}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+async fn exchange(
+    pool: &RelayPool,
     keys: &Keys,
     payee: &PublicKey,
     timeout: Duration,
@@ -221,49 +298,50 @@ pub async fn query(
         .author(*payee)
         .pubkey(keys.public_key())
         .event(pending.event.id);
-    let mut sub = relay
+    let mut sub = pool
         .subscribe(vec![filter])
         .await
         .map_err(|e| SpspNostrError::Relay(e.to_string()))?;
-    let work = async {
-        // Wait for EOSE so the subscription is live before the request goes out.
-        loop {
-            match sub.recv().await {
-                Some(SubItem::Eose) => break,
-                Some(SubItem::Event(_)) => continue,
-                Some(SubItem::Closed(m)) => {
-                    return Err(SpspNostrError::Relay(format!("subscription closed: {m}")));
-                }
-                None => return Err(SpspNostrError::Relay("relay client closed".into())),
-            }
-        }
-        let ack = relay
-            .publish(&pending.event, timeout)
-            .await
-            .map_err(|e| SpspNostrError::Relay(e.to_string()))?;
-        if !ack.accepted {
-            return Err(SpspNostrError::Relay(format!(
-                "relay refused the request: {}",
-                ack.message
-            )));
-        }
-        loop {
-            match sub.recv().await {
-                Some(SubItem::Event(ev)) => match parse_response(keys, &pending, &ev) {
-                    Ok(d) => return Ok(d),
-                    Err(e) => tracing::debug!("ignoring SPSP response: {e}"),
-                },
-                Some(SubItem::Eose) => {}
-                Some(SubItem::Closed(m)) => {
-                    return Err(SpspNostrError::Relay(format!("subscription closed: {m}")));
-                }
-                None => return Err(SpspNostrError::Relay("relay client closed".into())),
-            }
-        }
+    let mut closures = Closures {
+        of: pool.urls().len(),
+        closed: Default::default(),
     };
-    tokio::time::timeout(timeout, work)
-        .await
-        .unwrap_or_else(|_| Err(SpspNostrError::Timeout(payee.to_hex(), timeout)))
+    let closed = || SpspNostrError::Relay("relay client closed".into());
+    let live = tokio::time::Instant::now() + timeout / 3;
+    while let Ok(item) = tokio::time::timeout_at(live, sub.recv()).await {
+        match item.ok_or_else(closed)? {
+            PoolItem::AllEose => break,
+            PoolItem::Closed { relay, message } => closures.note(relay, &message)?,
+            PoolItem::Event { .. } | PoolItem::Eose { .. } => {}
+        }
+    }
+    let acks = pool.publish(&pending.event, timeout).await;
+    if !acks
+        .iter()
+        .any(|(_, a)| a.as_ref().is_ok_and(|a| a.accepted))
+    {
+        let why: Vec<String> = acks
+            .iter()
+            .map(|(u, a)| match a {
+                Ok(a) => format!("{u} refused it: {}", a.message),
+                Err(e) => format!("{u}: {e}"),
+            })
+            .collect();
+        return Err(SpspNostrError::Relay(format!(
+            "no relay took the request ({})",
+            why.join("; ")
+        )));
+    }
+    loop {
+        match sub.recv().await.ok_or_else(closed)? {
+            PoolItem::Event { event, .. } => match parse_response(keys, &pending, &event) {
+                Ok(d) => return Ok(d),
+                Err(e) => tracing::debug!("ignoring SPSP response: {e}"),
+            },
+            PoolItem::Closed { relay, message } => closures.note(relay, &message)?,
+            PoolItem::AllEose | PoolItem::Eose { .. } => {}
+        }
+    }
 }
 
 /// Answers SPSP requests addressed to `keys` on `relay` until the returned task is aborted.
