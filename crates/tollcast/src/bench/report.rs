@@ -277,14 +277,16 @@ fn gap(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs() * 100.0
 }
 
-/// Play-out of one viewer: a player that starts PART-HOLD-BACK (`hold_s`) behind the newest
-/// part it holds, then plays in real time; a part not there when due stalls playback until it
-/// arrives (latency grows, as in hls.js without catch-up). Returns when each part was shown,
-/// and the stalls (count, total ms) that began inside the window.
+/// Play-out of one viewer: a player that joins at `join_ms` (the window's start, so the
+/// start-up of the tree does not set its latency), starts PART-HOLD-BACK (`hold_s`) behind the
+/// newest part it holds, then plays in real time; a part not there when due stalls playback
+/// until it arrives (latency grows, as in hls.js without catch-up). Returns when each part was
+/// shown, and the stalls (count, total ms) that began inside the window.
 fn play_out<'a>(
     parts: &[(&'a String, &'a PartInfo)],
     recv: &HashMap<String, f64>,
     hold_s: f64,
+    join_ms: f64,
     window: &dyn Fn(f64) -> bool,
 ) -> (HashMap<&'a str, f64>, usize, f64) {
     let mut shown = HashMap::new();
@@ -294,6 +296,9 @@ fn play_out<'a>(
         let Some(&got) = recv.get(h.as_str()) else {
             continue;
         };
+        if got < join_ms {
+            continue;
+        }
         let l =
             *offset.get_or_insert(got - (p.capture_ms + p.duration_s * 1000.0) + hold_s * 1000.0);
         let due = p.capture_ms + l;
@@ -356,7 +361,7 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         "relay hop 2 (relay A -> edge relay, paid)",
         "player buffer (PART-HOLD-BACK play-out delay)",
     ];
-    let (shown, stalls, stalled_ms) = play_all(&all, &r.viewers, hold_s, &window);
+    let (shown, stalls, stalled_ms) = play_all(&all, &r.viewers, hold_s, r.t_start, &window);
     let mut to_origin = Vec::new();
     let mut hop1 = Vec::new();
     let mut path = Vec::new();
@@ -381,7 +386,7 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
         "LL-HLS blocking playlist reload + part GET, at the origin",
         "relay A: playlist pass-through, chunk fetch, hash + signed-manifest check, cache",
         "edge relay: the same, plus the credit-mode check per request",
-        "a real-time player started PART-HOLD-BACK behind the newest part it had, stalling when a part is late: shown - received",
+        "a real-time player joining at the window's start, PART-HOLD-BACK behind the newest part it had, stalling when a part is late: shown - received",
     ];
     let mut stages = on_path_stages(&names, &notes, &samples);
 
@@ -519,7 +524,7 @@ pub fn analyse(r: &Raw) -> anyhow::Result<NetworkReport> {
     let rung = r
         .rung
         .as_ref()
-        .map(|g| rung_path(g, &parts, correction, hold_s, &window));
+        .map(|g| rung_path(g, &parts, correction, hold_s, r.t_start, &window));
 
     let window_s = (r.t_end - r.t_start) / 1000.0;
     let viewer_hours = r.viewers.len() as f64 * window_s / 3600.0;
@@ -708,13 +713,14 @@ fn play_all<'a>(
     parts: &[(&'a String, &'a PartInfo)],
     viewers: &[PlayerLog],
     hold_s: f64,
+    join_ms: f64,
     window: &dyn Fn(f64) -> bool,
 ) -> (Vec<HashMap<&'a str, f64>>, usize, f64) {
     let (mut stalls, mut stalled_ms) = (0, 0.0);
     let shown = viewers
         .iter()
         .map(|v| {
-            let (map, n, ms) = play_out(parts, &v.recv, hold_s, window);
+            let (map, n, ms) = play_out(parts, &v.recv, hold_s, join_ms, window);
             stalls += n;
             stalled_ms += ms;
             map
@@ -848,6 +854,7 @@ fn rung_path(
     source: &HashMap<String, PartInfo>,
     correction: f64,
     hold_s: f64,
+    join_ms: f64,
     window: &dyn Fn(f64) -> bool,
 ) -> RungPath {
     let mut src: Vec<&PartInfo> = source.values().collect();
@@ -873,7 +880,7 @@ fn rung_path(
         .collect();
     let mut all: Vec<(&String, &PartInfo)> = rung.iter().collect();
     all.sort_by(|a, b| a.1.capture_ms.total_cmp(&b.1.capture_ms));
-    let (shown, stalls, stalled_ms) = play_all(&all, &g.viewers, hold_s, window);
+    let (shown, stalls, stalled_ms) = play_all(&all, &g.viewers, hold_s, join_ms, window);
     let overlap = |a: &PartInfo, b: &PartInfo| {
         let (a0, a1) = (a.capture_ms, a.capture_ms + a.duration_s * 1000.0);
         let (b0, b1) = (b.capture_ms, b.capture_ms + b.duration_s * 1000.0);
@@ -1405,4 +1412,53 @@ pub fn measured_toml(r: &NetworkReport) -> anyhow::Result<String> {
         &r.command,
     )?;
     Ok(m.to_toml())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(capture_ms: f64) -> PartInfo {
+        PartInfo {
+            duration_s: 0.2,
+            size: 0,
+            capture_ms,
+            fragment_ms: capture_ms + 200.0,
+            available_ms: capture_ms + 200.0,
+        }
+    }
+
+    #[test]
+    fn play_out_joins_at_the_window_and_stalls_on_late_parts() {
+        // Parts captured every 200 ms from 1000 ms. Start-up: parts 0-4 arrive in one burst at
+        // 2000-2040 ms; then each 300 ms after capture, part 8 500 ms later than that.
+        let hashes: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
+        let infos: Vec<PartInfo> = (0..10).map(|i| part(1000.0 + 200.0 * i as f64)).collect();
+        let parts: Vec<(&String, &PartInfo)> = hashes.iter().zip(&infos).collect();
+        let mut recv = HashMap::new();
+        for (i, h) in hashes.iter().enumerate() {
+            let got = match i {
+                0..=4 => 2000.0 + 10.0 * i as f64,
+                8 => infos[i].capture_ms + 800.0,
+                _ => infos[i].capture_ms + 300.0,
+            };
+            recv.insert(h.clone(), got);
+        }
+        let window = |_t: f64| true;
+        // Joined before the burst: anchored on part 0 (got 2000, ends 1200 + 600 hold): every
+        // part is shown 1,400 ms after capture, and part 8 is still in time.
+        let (shown, stalls, _) = play_out(&parts, &recv, 0.6, 0.0, &window);
+        assert_eq!(shown["h0"], 2400.0);
+        assert_eq!(shown["h9"], 2800.0 + 1400.0);
+        assert_eq!(stalls, 0);
+        // Joined at 2200 (the window): anchored on part 5 (got 2300): 700 ms after capture.
+        let (shown, stalls, stalled) = play_out(&parts, &recv, 0.6, 2200.0, &window);
+        assert!(!shown.contains_key("h4"));
+        assert_eq!(shown["h5"], 2000.0 + 700.0);
+        assert_eq!(shown["h7"], 2400.0 + 700.0);
+        // Part 8 was due at 3300 but came at 3400: a 100 ms stall; later parts move too.
+        assert_eq!((stalls, stalled), (1, 100.0));
+        assert_eq!(shown["h8"], 3400.0);
+        assert_eq!(shown["h9"], 3600.0);
+    }
 }
