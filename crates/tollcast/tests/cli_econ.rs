@@ -217,10 +217,10 @@ fn econ_on_the_examples_prints_table_and_writes_csv_and_charts() {
         get("comparison", "tollcast", "creator_share_pct"),
         "78.60008"
     );
-    // transcoder CPU per minute: 30.45 core-s x 0.02 / 3600 = 0.000169166666... -> 0.000169167
+    // transcoder CPU per minute: 16.32 core-s x 0.02 / 3600 = 0.0000906666... -> 0.000090667
     assert_eq!(
         get("break_even", "transcoder", "cost_per_minute"),
-        "0.000169167"
+        "0.000090667"
     );
     // every section sums back: role revenues = gross
     let sum: f64 = rows
@@ -337,7 +337,7 @@ fn econ_bad_input_exits_1_and_names_field_and_unit() {
 
     let measured = std::fs::read_to_string(example("measured.toml")).unwrap();
     let badm = dir.path().join("m.toml");
-    std::fs::write(&badm, measured.replacen("value = 30.45", "", 1)).unwrap();
+    std::fs::write(&badm, measured.replacen("value = 16.32", "", 1)).unwrap();
     let o = tollcast(&[
         "econ",
         "--assumptions",
