@@ -12,6 +12,8 @@
 //!   payments and playback resume by themselves, with no money lost or duplicated. The
 //!   player page (web/index.html + web/player.js in headless Chromium, needs
 //!   tests/interop/node_modules and /usr/bin/chromium) shows the message, then clears it.
+//! - Path down to one relay while another can be paid: the viewer switches to the payable
+//!   one (session opened first), no part lost or fetched twice, each relay's books agree.
 
 mod common;
 mod viewer_rig;
@@ -412,5 +414,94 @@ async fn path_down(link: Link) {
         detect.as_secs_f64() * 1000.0,
         resume.as_secs_f64() * 1000.0,
         first_after.as_secs_f64() * 1000.0
+    );
+}
+
+/// Only the path from the wallet node to the current relay is down and another relay can be
+/// paid: the viewer switches to it (a session to it opened first), no part is lost or fetched
+/// twice, each relay was paid only what its books say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_down_to_one_relay_fails_over_to_a_payable_one() {
+    let m = market(
+        100_000_000,
+        &[
+            RelaySpec {
+                link_door: true,
+                ..honest(1_000)
+            },
+            honest(2_000),
+        ],
+    )
+    .await;
+    let (ra, rb) = (&m.relays[0], &m.relays[1]);
+    let v = m.viewer(viewer_config(&m)).await;
+    let addr = v.addr;
+    let player = tokio::spawn(async move { play(addr, Duration::from_secs(14), |_| {}).await });
+    let s = wait_state(&v, "playing", Duration::from_secs(10)).await;
+    assert_eq!(
+        s["relay"]["url"],
+        ra.url(),
+        "the cheaper relay first: {s:#}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let cut = Instant::now();
+    ra.cut_link();
+    let s = loop {
+        let s = get(v.addr, "/api/status").await.json();
+        if s["relay"]["url"] == rb.url() {
+            break s;
+        }
+        assert!(
+            cut.elapsed() < Duration::from_secs(10),
+            "never left the relay it cannot pay: {s:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let switched = cut.elapsed();
+    assert_eq!(s["switches"], 1, "{s:#}");
+    let old = s["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["url"] == ra.url())
+        .unwrap();
+    assert_eq!(old["healthy"], false, "{s:#}");
+    assert!(
+        old["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("payment path down"),
+        "{s:#}"
+    );
+    wait_state(&v, "playing", Duration::from_secs(10)).await;
+    let playing = cut.elapsed();
+
+    let (got, _) = player.await.unwrap();
+    let after = got.iter().filter(|a| a.at > cut + switched).count();
+    assert!(after >= 3, "only {after} parts after the switch");
+    // No part lost, none twice.
+    assert_contiguous(&got);
+    v.viewer.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let spent = v.viewer.spent() as i128;
+    assert_eq!(
+        m.bank_balance("viewer"),
+        -spent,
+        "bank: the viewer owes what it spent"
+    );
+    let (to_a, to_b) = (m.bank_balance(&ra.name), m.bank_balance(&rb.name));
+    assert!(to_a > 0 && to_b > 0, "both relays paid: {to_a} {to_b}");
+    assert_eq!(to_a + to_b, spent, "the bank's ledger sums to zero");
+    assert_eq!(ra.node_received(), to_a, "ra's node agrees");
+    assert_eq!(rb.node_received(), to_b, "rb's node agrees");
+    assert_eq!(credited(ra, &v), to_a, "ra billed what it got");
+    assert_eq!(credited(rb, &v), to_b, "rb billed what it got");
+    println!(
+        "FIGURE wallet->relay path down, another relay payable: switched {:.0} ms after the \
+         cut, playing {:.0} ms after, {} parts in all, none lost",
+        switched.as_secs_f64() * 1000.0,
+        playing.as_secs_f64() * 1000.0,
+        got.len()
     );
 }

@@ -44,6 +44,9 @@ struct Slot {
 
 /// A dropped relay gets another chance after this long, if no other relay can serve.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// While payments to the current relay cannot get through, how often to try paying another
+/// relay instead ([`Viewer::pay_around`]).
+const PAY_AROUND_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Default)]
 struct Captures {
@@ -84,6 +87,8 @@ struct Inner {
     session: tokio::sync::Mutex<Option<(PublicKey, PaySession)>>,
     /// Relays' SPSP-over-Nostr keys that stayed silent lately (payer.rs: HTTP at once).
     spsp_silent: super::payer::SilentNostrKeys,
+    /// Last attempt to pay another relay while the path to the current one is down.
+    paid_around_at: Mutex<Option<Instant>>,
     switching: tokio::sync::Mutex<()>,
     state: Mutex<(State, Option<String>)>,
     latency: Mutex<Latency>,
@@ -202,6 +207,7 @@ impl Viewer {
                 current: Mutex::new(None),
                 session: tokio::sync::Mutex::new(None),
                 spsp_silent: Default::default(),
+                paid_around_at: Mutex::new(None),
                 switching: tokio::sync::Mutex::new(()),
                 state: Mutex::new((State::Starting, None)),
                 latency: Mutex::new(Latency {
@@ -586,6 +592,17 @@ impl Viewer {
         if c.price_per_second == 0 {
             return Ok(()); // a free relay
         }
+        let (s, r) = self.open_paid(c).await?;
+        *self.inner.session.lock().await = Some((c.pubkey, s));
+        r
+    }
+
+    /// A session to `c`, prepaid `pay_ahead` (the prepayment's outcome beside it; what left
+    /// the wallet is counted in `spent` either way). Not installed: the caller decides.
+    async fn open_paid(
+        &self,
+        c: &Candidate,
+    ) -> Result<(PaySession, Result<(), PayError>), PayError> {
         // What the relay has counted for us so far (its 402 says), before this session pays.
         let before = payment_required_body(&c.url, &self.inner.viewer_id)
             .await
@@ -608,8 +625,74 @@ impl Viewer {
         let until = Instant::now() + self.inner.cfg.pay_ahead();
         let r = s.top_up(until, w.connected()).await;
         self.inner.spent.fetch_add(s.sent, Ordering::Relaxed);
-        *self.inner.session.lock().await = Some((c.pubkey, s));
-        r.map(|_| ())
+        Ok((s, r.map(|_| ())))
+    }
+
+    /// Payments to `from` cannot get through although the wallet answers (only the path
+    /// wallet -> relay is down): switch to another healthy candidate if one can be paid. Its
+    /// session is opened and prepaid before anything changes, so when none can be paid the
+    /// viewer stays on `from` (and resumes there when the path is back). The old session is
+    /// closed before the new one is installed (one relay paid at a time); parts already
+    /// fetched stay in the shared store, so none is fetched (paid) twice and the player goes
+    /// on from where it was. Tried at most every [`PAY_AROUND_EVERY`].
+    async fn pay_around(&self, from: PublicKey) {
+        if !self.inner.wallet.connected() {
+            return; // the wallet's own link: no other relay can be paid either
+        }
+        {
+            let mut at = Self::lock(&self.inner.paid_around_at);
+            if at.is_some_and(|t| t.elapsed() < PAY_AROUND_EVERY) {
+                return;
+            }
+            *at = Some(Instant::now());
+        }
+        let _g = self.inner.switching.lock().await;
+        if *Self::lock(&self.inner.current) != Some(from) {
+            return;
+        }
+        let max = self.inner.cfg.max_price_per_second;
+        let mut others: Vec<(f64, Candidate)> = Self::lock(&self.inner.slots)
+            .iter()
+            .filter(|s| s.cand.pubkey != from)
+            .filter_map(|s| Some((s.cand.score(max)?, s.cand.clone())))
+            .collect();
+        others.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (_, c) in others {
+            let session = if c.price_per_second == 0 {
+                None
+            } else {
+                match self.open_paid(&c).await {
+                    Ok((s, Ok(()))) => Some(s),
+                    Ok((s, Err(e))) => {
+                        tracing::info!("relay {} cannot be paid either: {e}", c.url);
+                        tokio::spawn(s.close());
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::info!("relay {} cannot be paid either: {e}", c.url);
+                        continue;
+                    }
+                }
+            };
+            let mut guard = self.inner.session.lock().await;
+            if let Some((_, old)) = guard.take() {
+                tokio::spawn(old.close());
+            }
+            let why = self.state().1.unwrap_or_default();
+            tracing::warn!(
+                "payments to relay {} cannot get through; switched to {}",
+                from.to_hex(),
+                c.url
+            );
+            self.mark(&from, false, Some(format!("payment path down: {why}")));
+            *Self::lock(&self.inner.current) = Some(c.pubkey);
+            *guard = session.map(|s| (c.pubkey, s));
+            drop(guard);
+            self.inner.switches.fetch_add(1, Ordering::Relaxed);
+            *Self::lock(&self.inner.last_new_part) = Instant::now();
+            self.set_state(State::Starting, None);
+            return;
+        }
     }
 
     fn payment_failed(&self, e: &PayError) {
@@ -665,7 +748,12 @@ impl Viewer {
                 self.fail_relay(cur.pubkey, format!("refused payment: {m}"))
                     .await
             }
-            Some(Err(e)) => self.payment_failed(&e),
+            Some(Err(e)) => {
+                self.payment_failed(&e);
+                if matches!(e, PayError::PathDown(_)) {
+                    self.pay_around(cur.pubkey).await;
+                }
+            }
             None => {
                 // No session (it failed to open): try again, unless a switch opened one while
                 // we waited (paying twice ahead would waste money).
@@ -686,7 +774,13 @@ impl Viewer {
                             self.fail_relay(cur.pubkey, format!("refused payment: {m}"))
                                 .await
                         }
-                        Err(e) => self.payment_failed(&e),
+                        Err(e) => {
+                            drop(_g);
+                            self.payment_failed(&e);
+                            if matches!(e, PayError::PathDown(_)) {
+                                self.pay_around(cur.pubkey).await;
+                            }
+                        }
                     }
                 }
             }
