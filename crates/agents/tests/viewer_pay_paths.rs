@@ -417,9 +417,10 @@ async fn path_down(link: Link) {
     );
 }
 
-/// Only the path from the wallet node to the current relay is down and another relay can be
-/// paid: the viewer switches to it (a session to it opened first), no part is lost or fetched
-/// twice, each relay was paid only what its books say.
+/// Only the path from the wallet node to the current relay is down. While no other relay can
+/// be paid either, the viewer stays (payment_path_down, no switch, nothing spent); once one
+/// can, it switches to it (a session to it opened and prepaid first): no part is lost or
+/// fetched twice, each relay was paid only what its books say.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_down_to_one_relay_fails_over_to_a_payable_one() {
     let m = market(
@@ -429,14 +430,17 @@ async fn path_down_to_one_relay_fails_over_to_a_payable_one() {
                 link_door: true,
                 ..honest(1_000)
             },
-            honest(2_000),
+            RelaySpec {
+                link_door: true,
+                ..honest(2_000)
+            },
         ],
     )
     .await;
     let (ra, rb) = (&m.relays[0], &m.relays[1]);
     let v = m.viewer(viewer_config(&m)).await;
     let addr = v.addr;
-    let player = tokio::spawn(async move { play(addr, Duration::from_secs(14), |_| {}).await });
+    let player = tokio::spawn(async move { play(addr, Duration::from_secs(16), |_| {}).await });
     let s = wait_state(&v, "playing", Duration::from_secs(10)).await;
     assert_eq!(
         s["relay"]["url"],
@@ -445,20 +449,42 @@ async fn path_down_to_one_relay_fails_over_to_a_payable_one() {
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    let cut = Instant::now();
+    // Both paths down: nowhere to go, the viewer stays and says so.
+    rb.cut_link();
     ra.cut_link();
+    wait_state(&v, "payment_path_down", Duration::from_secs(10)).await;
+    let spent_down = v.viewer.spent();
+    // Long enough for two attempts to pay around (one every 2 s).
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let s = get(v.addr, "/api/status").await.json();
+    assert_eq!(s["state"], "payment_path_down", "{s:#}");
+    assert_eq!(
+        s["relay"]["url"],
+        ra.url(),
+        "stays: rb cannot be paid either: {s:#}"
+    );
+    assert_eq!(s["switches"], 0, "{s:#}");
+    assert_eq!(
+        v.viewer.spent(),
+        spent_down,
+        "nothing spent while no path is up"
+    );
+
+    // rb's path is back (ra's is not): the viewer moves to rb.
+    let back = Instant::now();
+    rb.restore_link().await;
     let s = loop {
         let s = get(v.addr, "/api/status").await.json();
         if s["relay"]["url"] == rb.url() {
             break s;
         }
         assert!(
-            cut.elapsed() < Duration::from_secs(10),
+            back.elapsed() < Duration::from_secs(10),
             "never left the relay it cannot pay: {s:#}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let switched = cut.elapsed();
+    let switched = back.elapsed();
     assert_eq!(s["switches"], 1, "{s:#}");
     let old = s["candidates"]
         .as_array()
@@ -475,10 +501,10 @@ async fn path_down_to_one_relay_fails_over_to_a_payable_one() {
         "{s:#}"
     );
     wait_state(&v, "playing", Duration::from_secs(10)).await;
-    let playing = cut.elapsed();
+    let playing = back.elapsed();
 
     let (got, _) = player.await.unwrap();
-    let after = got.iter().filter(|a| a.at > cut + switched).count();
+    let after = got.iter().filter(|a| a.at > back + switched).count();
     assert!(after >= 3, "only {after} parts after the switch");
     // No part lost, none twice.
     assert_contiguous(&got);
@@ -498,8 +524,8 @@ async fn path_down_to_one_relay_fails_over_to_a_payable_one() {
     assert_eq!(credited(ra, &v), to_a, "ra billed what it got");
     assert_eq!(credited(rb, &v), to_b, "rb billed what it got");
     println!(
-        "FIGURE wallet->relay path down, another relay payable: switched {:.0} ms after the \
-         cut, playing {:.0} ms after, {} parts in all, none lost",
+        "FIGURE wallet->relay path down, another relay payable again: switched {:.0} ms after \
+         its path came back, playing {:.0} ms after, {} parts in all, none lost",
         switched.as_secs_f64() * 1000.0,
         playing.as_secs_f64() * 1000.0,
         got.len()
