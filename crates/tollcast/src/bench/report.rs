@@ -1131,14 +1131,18 @@ pub fn markdown(r: &NetworkReport) -> String {
         let v = &g.viewers;
         let _ = writeln!(
             o,
-            "Rung viewers: {} parts in the window, {} (part, viewer) pairs missed, {} play-out stalls ({:.0} ms), {} errors ({} × 402); {} payments to the rung edge in the run.",
+            "Rung viewers: {} parts in the window, {} (part, viewer) pairs missed, {} play-out stalls ({:.0} ms), {} errors ({} × 402); {}.",
             v.parts_in_window,
             v.parts_missed,
             v.stalls,
             v.stalled_ms,
             v.errors,
             v.payment_required,
-            g.payments
+            if r.payment.mode == "ilp-native" {
+                "paid per part inside STREAM packets (ILP-native)".to_string()
+            } else {
+                format!("{} payments to the rung edge in the run", g.payments)
+            }
         );
     }
     if let Some(t) = &r.transcoder {
