@@ -38,6 +38,10 @@ pub struct FanoutOptions {
     pub max: usize,
     /// Which servers: "nginx", "relay", "relay-paid".
     pub servers: Vec<String>,
+    /// Times each server is measured, in rotated order (round r starts with server r): on a
+    /// shared, noisy machine one server's run can meet a busy minute the other's did not, so
+    /// sustained viewers are reported as the median over rounds.
+    pub rounds: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,6 +62,8 @@ pub struct Step {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerResult {
     pub server: String,
+    /// Which round (0-based) this measurement belongs to.
+    pub round: usize,
     pub steps: Vec<Step>,
     /// Largest N that passed.
     pub sustained: usize,
@@ -70,8 +76,12 @@ pub struct FanoutReport {
     pub stream_kbps: f64,
     pub part_ms: u32,
     pub servers: Vec<ServerResult>,
-    /// relay-paid ÷ nginx, relay ÷ nginx, relay-paid ÷ relay (sustained viewers).
+    /// Per server: median sustained viewers over the rounds.
+    pub sustained: Vec<(String, usize)>,
+    /// relay-paid ÷ nginx, relay ÷ nginx, relay-paid ÷ relay: the ratio of the medians.
     pub ratios: Vec<(String, f64)>,
+    /// The same ratios per round (both servers measured in that round).
+    pub round_ratios: Vec<(usize, String, f64)>,
 }
 
 type Trigger = (String, f64);
@@ -218,7 +228,17 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
     let mut results = Vec::new();
     let mut bytes_per_s = Vec::new();
 
-    for server in &o.servers {
+    let rounds = o.rounds.max(1);
+    let schedule: Vec<(usize, String)> = (0..rounds)
+        .flat_map(|r| {
+            let n = o.servers.len();
+            (0..n).map(move |i| (r, (r + i) % n))
+        })
+        .map(|(r, i)| (r, o.servers[i].clone()))
+        .collect();
+    for (round, server) in &schedule {
+        let (round, server) = (*round, server);
+        eprintln!("fanout: round {} of {rounds}: {server}", round + 1);
         // The server under test and how a part becomes "available" there.
         let rt_server = runtime("tcb-server", 2)?;
         let rt_ilp = runtime("tcb-eilp-0", 1)?;
@@ -228,7 +248,7 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
         let mut wallet = None;
         let addr = match server.as_str() {
             "nginx" => {
-                let n = start_nginx(&sub("nginx")?, &www)?;
+                let n = start_nginx(&sub(&format!("nginx-{round}"))?, &www)?;
                 let a = n.addr;
                 nginx = Some(n);
                 a
@@ -239,7 +259,7 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
                         &rt_ilp,
                         network::start_edge_ilp(
                             0,
-                            sub(&format!("{server}-ilp"))?,
+                            sub(&format!("{server}-{round}-ilp"))?,
                             o.stream.price_per_second,
                         ),
                     )
@@ -247,7 +267,7 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
                     let w = on(
                         &rt_pay,
                         network::start_wallet(
-                            sub(&format!("{server}-wallet"))?,
+                            sub(&format!("{server}-{round}-wallet"))?,
                             vec![node.local_addr],
                         ),
                     )
@@ -263,7 +283,7 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
                         stream.clone(),
                         nostr_url.clone(),
                         format!("http://{}", origin.addr),
-                        sub(server)?,
+                        sub(&format!("{server}-{round}"))?,
                         paid.0,
                         paid.1,
                     ),
@@ -495,6 +515,7 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
             .unwrap_or(0);
         results.push(ServerResult {
             server: server.clone(),
+            round,
             steps,
             sustained,
         });
@@ -505,24 +526,47 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
     let _ = enc.kill().await;
     origin.live.abort();
     machine.load_end = machine::loadavg();
-    let get = |name: &str| {
-        results
-            .iter()
-            .find(|r| r.server == name)
-            .map(|r| r.sustained as f64)
+    let sustained: Vec<(String, usize)> = o
+        .servers
+        .iter()
+        .map(|name| {
+            let per_round: Vec<usize> = results
+                .iter()
+                .filter(|r| &r.server == name)
+                .map(|r| r.sustained)
+                .collect();
+            (name.clone(), median(&per_round))
+        })
+        .collect();
+    let get = |name: &str, round: Option<usize>| -> Option<f64> {
+        match round {
+            None => sustained
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| *v as f64),
+            Some(r) => results
+                .iter()
+                .find(|x| x.server == name && x.round == r)
+                .map(|x| x.sustained as f64),
+        }
     };
-    let mut ratios = Vec::new();
-    for (a, b) in [
+    let pairs = [
         ("relay-paid", "nginx"),
         ("relay", "nginx"),
         ("relay-paid", "relay"),
-    ] {
-        if let (Some(x), Some(y)) = (get(a), get(b))
-            && y > 0.0
-        {
-            ratios.push((format!("{a} / {b}"), x / y));
-        }
-    }
+    ];
+    let ratio = |a: &str, b: &str, round| match (get(a, round), get(b, round)) {
+        (Some(x), Some(y)) if y > 0.0 => Some(x / y),
+        _ => None,
+    };
+    let ratios: Vec<(String, f64)> = pairs
+        .iter()
+        .filter_map(|(a, b)| Some((format!("{a} / {b}"), ratio(a, b, None)?)))
+        .collect();
+    let round_ratios: Vec<(usize, String, f64)> = (0..rounds)
+        .flat_map(|r| pairs.iter().map(move |p| (r, p)))
+        .filter_map(|(r, (a, b))| Some((r, format!("{a} / {b}"), ratio(a, b, Some(r))?)))
+        .collect();
     let s = &o.stream;
     let kbps = if bytes_per_s.is_empty() {
         0.0
@@ -531,7 +575,7 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
     };
     Ok(FanoutReport {
         command: format!(
-            "tollcast bench fanout --servers {} --start {} --max {} --step-s {} --size {}x{} --fps {} --video-kbps {} --parts-ms {} --pay-every-ms {}",
+            "tollcast bench fanout --servers {} --rounds {rounds} --start {} --max {} --step-s {} --size {}x{} --fps {} --video-kbps {} --parts-ms {} --pay-every-ms {}",
             o.servers.join(","),
             o.start,
             o.max,
@@ -547,7 +591,9 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
         stream_kbps: kbps,
         part_ms: s.part_ms,
         servers: results,
+        sustained,
         ratios,
+        round_ratios,
     })
 }
 
@@ -564,13 +610,14 @@ pub fn markdown(r: &FanoutReport) -> String {
     );
     let _ = writeln!(
         o,
-        "| server | viewers | on time % | failed % | lag p50 ms | lag p99 ms | server cores busy | goodput Mbit/s | pass |\n|---|---|---|---|---|---|---|---|---|"
+        "| round | server | viewers | on time % | failed % | lag p50 ms | lag p99 ms | server cores busy | goodput Mbit/s | pass |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     for s in &r.servers {
         for st in &s.steps {
             let _ = writeln!(
                 o,
-                "| {} | {} | {:.1} | {:.2} | {:.0} | {:.0} | {:.2} | {:.0} | {} |",
+                "| {} | {} | {} | {:.1} | {:.2} | {:.0} | {:.0} | {:.2} | {:.0} | {} |",
+                s.round + 1,
                 s.server,
                 st.viewers,
                 st.on_time_pct,
@@ -583,12 +630,34 @@ pub fn markdown(r: &FanoutReport) -> String {
             );
         }
     }
-    let _ = writeln!(o, "\nSustained viewers:");
-    for s in &r.servers {
-        let _ = writeln!(o, "- {}: {}", s.server, s.sustained);
+    let _ = writeln!(
+        o,
+        "\nSustained viewers (median over rounds; per round in brackets):"
+    );
+    for (name, v) in &r.sustained {
+        let per: Vec<String> = r
+            .servers
+            .iter()
+            .filter(|s| &s.server == name)
+            .map(|s| s.sustained.to_string())
+            .collect();
+        let _ = writeln!(o, "- {name}: {v} [{}]", per.join(", "));
     }
     for (k, v) in &r.ratios {
-        let _ = writeln!(o, "- ratio {k}: {v:.2}");
+        let per: Vec<String> = r
+            .round_ratios
+            .iter()
+            .filter(|(_, name, _)| name == k)
+            .map(|(_, _, x)| format!("{x:.2}"))
+            .collect();
+        let _ = writeln!(o, "- ratio {k}: {v:.2} [{}]", per.join(", "));
     }
     o
+}
+
+/// Median of `v` (the lower middle for an even count; 0 when empty).
+fn median(v: &[usize]) -> usize {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
 }

@@ -61,6 +61,10 @@ struct FanoutArgs {
     /// relay-paid: how often each viewer pays, ms.
     #[arg(long, default_value_t = 1000)]
     pay_every_ms: u64,
+    /// Measure every server this many times, in rotated order; sustained viewers are the
+    /// median over rounds (a busy minute on a shared machine hits one run, not all).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=9))]
+    rounds: u64,
     /// Write fanout.md and fanout.json here.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -209,6 +213,7 @@ async fn fanout_cmd(a: FanoutArgs) -> anyhow::Result<()> {
         start: a.start,
         max: a.max,
         servers: a.servers.clone(),
+        rounds: a.rounds as usize,
     })
     .await?;
     let md = crate::bench::fanout::markdown(&rep);
