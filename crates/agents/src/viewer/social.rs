@@ -140,26 +140,15 @@ impl Viewer {
             .sign(self.keys(), None)
             .map_err(|e| ViewerError::Upstream(format!("signing the message: {e}")))?;
         let results = self.pool().publish(&ev, Duration::from_secs(5)).await;
-        if results
-            .iter()
-            .any(|(_, r)| r.as_ref().is_ok_and(|a| a.accepted))
-        {
-            return Ok(ChatSent {
+        match tollcast_net::nostr_relay::pool::any_accepted(&results) {
+            Ok(()) => Ok(ChatSent {
                 id: ev.id.to_hex(),
                 paid: 0,
-            });
+            }),
+            Err(why) => Err(ViewerError::Upstream(format!(
+                "no relay took the message ({why})"
+            ))),
         }
-        let why: Vec<String> = results
-            .into_iter()
-            .map(|(u, r)| match r {
-                Ok(a) => format!("{u}: {}", a.message),
-                Err(e) => format!("{u}: {e}"),
-            })
-            .collect();
-        Err(ViewerError::Upstream(format!(
-            "no relay took the message ({})",
-            why.join("; ")
-        )))
     }
 
     /// Tip the creator `amount` base units with `message`.

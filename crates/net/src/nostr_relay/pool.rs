@@ -29,6 +29,25 @@ pub enum PoolItem {
     Closed { relay: String, message: String },
 }
 
+/// Whether a [`RelayPool::publish`] got the event anywhere: Ok when at least one relay
+/// accepted it, else why none did (`url: reason` per relay, `; `-separated).
+pub fn any_accepted(acks: &[(String, Result<PublishAck, ClientError>)]) -> Result<(), String> {
+    if acks
+        .iter()
+        .any(|(_, a)| a.as_ref().is_ok_and(|a| a.accepted))
+    {
+        return Ok(());
+    }
+    let why: Vec<String> = acks
+        .iter()
+        .map(|(u, a)| match a {
+            Ok(a) => format!("{u}: {}", a.message),
+            Err(e) => format!("{u}: {e}"),
+        })
+        .collect();
+    Err(why.join("; "))
+}
+
 /// Relays to publish to and read from.
 #[derive(Clone)]
 pub struct RelayPool {

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use super::receiver::StreamReceiver;
 use super::spsp_http::SpspDetails;
 use crate::nostr_relay::client::{ClientOptions, RelayClient, SubItem};
-use crate::nostr_relay::pool::{PoolItem, RelayPool};
+use crate::nostr_relay::pool::{PoolItem, RelayPool, any_accepted};
 use tollcast_events::offer::SpspNostr;
 
 /// Kind of an SPSP request event.
@@ -316,22 +316,8 @@ async fn exchange(
         }
     }
     let acks = pool.publish(&pending.event, timeout).await;
-    if !acks
-        .iter()
-        .any(|(_, a)| a.as_ref().is_ok_and(|a| a.accepted))
-    {
-        let why: Vec<String> = acks
-            .iter()
-            .map(|(u, a)| match a {
-                Ok(a) => format!("{u} refused it: {}", a.message),
-                Err(e) => format!("{u}: {e}"),
-            })
-            .collect();
-        return Err(SpspNostrError::Relay(format!(
-            "no relay took the request ({})",
-            why.join("; ")
-        )));
-    }
+    any_accepted(&acks)
+        .map_err(|why| SpspNostrError::Relay(format!("no relay took the request ({why})")))?;
     loop {
         match sub.recv().await.ok_or_else(closed)? {
             PoolItem::Event { event, .. } => match parse_response(keys, &pending, &event) {
