@@ -224,6 +224,27 @@ pub async fn run(o: FanoutOptions) -> anyhow::Result<FanoutReport> {
     .await?;
     let mut enc = network::encoder(origin.rtmp, &o.stream)?;
     let part_ms = o.stream.part_ms as f64;
+    // Warm-up: the encoder's first seconds come in bursts (x264 start-up, RTMP handshake);
+    // measuring the first server then would charge it for that. Wait for 5 s of parts.
+    {
+        let mut ev = origin.live.subscribe();
+        let want = (5_000.0 / part_ms).ceil() as usize;
+        let mut seen = 0;
+        let warm = async {
+            while seen < want {
+                match ev.recv().await {
+                    Ok(LiveEvent::Part { .. }) => seen += 1,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), warm)
+            .await
+            .map_err(|_| {
+                anyhow!("the encoder produced no parts within 60 s (is ffmpeg working?)")
+            })?;
+    }
     let www = sub("www")?;
     let mut results = Vec::new();
     let mut bytes_per_s = Vec::new();
