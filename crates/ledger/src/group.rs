@@ -62,50 +62,45 @@ pub(crate) trait Job: Send {
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
 }
 
-struct Typed<T, F> {
-    f: F,
-    result: Option<Result<T>>,
-    reply: SyncSender<Result<T>>,
+/// Where a finished job's result goes: the channel of a caller blocked in [`Group::submit`],
+/// or the slot of a [`Submitted`] future.
+trait Reply<T>: Send {
+    fn deliver(self, r: Result<T>);
 }
 
-impl<T, F> Job for Typed<T, F>
-where
-    T: Send,
-    F: Fn(&mut LedgerTx<'_>) -> Result<T> + Send,
-{
-    fn run(&mut self, tx: &mut LedgerTx<'_>) -> bool {
-        let r = (self.f)(tx);
-        let ok = r.is_ok();
-        self.result = Some(r);
-        ok
-    }
-
-    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
-        let Typed { f, result, reply } = *self;
-        // Drop the closure (and whatever it captured, maybe a `Ledger` clone) before the caller
-        // is released, so the committer thread never drops the last handle to itself.
-        drop(f);
-        let r = match (result, commit) {
-            (Some(Err(e)), _) => Err(e),
-            (_, Err(msg)) => Err(LedgerError::Store(msg)),
-            (Some(Ok(v)), Ok(())) => Ok(v),
-            (None, Ok(())) => Err(LedgerError::Store("operation was not run".into())),
-        };
+impl<T: Send> Reply<T> for SyncSender<Result<T>> {
+    fn deliver(self, r: Result<T>) {
         // The caller may have gone away; nothing to do then.
-        let _ = reply.send(r);
+        let _ = self.send(r);
     }
 }
 
-/// Where an [`AsyncTyped`] job's result waits for its future (a one-shot slot: no async
-/// runtime needed, so the ledger stays runtime-free).
+/// Where an async job's result waits for its future (a one-shot slot: no async runtime
+/// needed, so the ledger stays runtime-free).
 struct Slot<T> {
     result: Option<Result<T>>,
     waker: Option<std::task::Waker>,
     done: bool,
 }
 
+type SlotRef<T> = Arc<std::sync::Mutex<Slot<T>>>;
+
+impl<T: Send> Reply<T> for SlotRef<T> {
+    fn deliver(self, r: Result<T>) {
+        let waker = {
+            let mut s = self.lock().unwrap_or_else(|p| p.into_inner());
+            s.result = Some(r);
+            s.done = true;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
 /// The future of [`Group::submit_async`]: ready once the operation is durable.
-pub struct Submitted<T>(Arc<std::sync::Mutex<Slot<T>>>);
+pub struct Submitted<T>(SlotRef<T>);
 
 impl<T> std::future::Future for Submitted<T> {
     type Output = Result<T>;
@@ -126,16 +121,17 @@ impl<T> std::future::Future for Submitted<T> {
     }
 }
 
-struct AsyncTyped<T, F> {
+struct Typed<T, F, R> {
     f: F,
     result: Option<Result<T>>,
-    slot: Arc<std::sync::Mutex<Slot<T>>>,
+    reply: R,
 }
 
-impl<T, F> Job for AsyncTyped<T, F>
+impl<T, F, R> Job for Typed<T, F, R>
 where
     T: Send,
     F: Fn(&mut LedgerTx<'_>) -> Result<T> + Send,
+    R: Reply<T>,
 {
     fn run(&mut self, tx: &mut LedgerTx<'_>) -> bool {
         let r = (self.f)(tx);
@@ -145,8 +141,9 @@ where
     }
 
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
-        let AsyncTyped { f, result, slot } = *self;
-        // As in `Typed`: drop the closure before the caller is released.
+        let Typed { f, result, reply } = *self;
+        // Drop the closure (and whatever it captured, maybe a `Ledger` clone) before the caller
+        // is released, so the committer thread never drops the last handle to itself.
         drop(f);
         let r = match (result, commit) {
             (Some(Err(e)), _) => Err(e),
@@ -154,15 +151,7 @@ where
             (Some(Ok(v)), Ok(())) => Ok(v),
             (None, Ok(())) => Err(LedgerError::Store("operation was not run".into())),
         };
-        let waker = {
-            let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
-            s.result = Some(r);
-            s.done = true;
-            s.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        reply.deliver(r);
     }
 }
 
@@ -231,10 +220,10 @@ impl Group {
             return Submitted(slot);
         }
         let stopped = || LedgerError::Store("the ledger committer thread stopped".into());
-        let job = Box::new(AsyncTyped {
+        let job = Box::new(Typed {
             f,
             result: None,
-            slot: slot.clone(),
+            reply: slot.clone(),
         });
         match self.sender.as_ref() {
             Some(tx) => {

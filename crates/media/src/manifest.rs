@@ -101,6 +101,21 @@ fn to_sha(hex_str: &str, what: &str) -> Result<Sha256> {
         .map_err(|_| MediaError::Manifest(format!("{what} `{hex_str}` is not a SHA-256 hex name")))
 }
 
+/// The event-crate form of `parts` (hashes checked).
+fn part_infos(parts: &[ManifestPart]) -> Result<Vec<PartInfo>> {
+    parts
+        .iter()
+        .map(|p| {
+            Ok(PartInfo {
+                hash: to_sha(&p.hash, "part")?,
+                duration_us: secs_to_us(p.duration),
+                size: p.size,
+                independent: p.independent,
+            })
+        })
+        .collect()
+}
+
 fn secs_to_us(s: f64) -> u64 {
     (s.max(0.0) * 1_000_000.0).round() as u64
 }
@@ -113,18 +128,7 @@ impl SegmentManifest {
             rendition: self.rendition.clone(),
             msn: self.msn,
             init: to_sha(&self.init, "init")?,
-            parts: self
-                .parts
-                .iter()
-                .map(|p| {
-                    Ok(PartInfo {
-                        hash: to_sha(&p.hash, "part")?,
-                        duration_us: secs_to_us(p.duration),
-                        size: p.size,
-                        independent: p.independent,
-                    })
-                })
-                .collect::<Result<_>>()?,
+            parts: part_infos(&self.parts)?,
             segment: to_sha(&self.segment, "segment")?,
             segment_size: self.segment_size,
             duration_us: secs_to_us(self.duration),
@@ -205,18 +209,7 @@ impl PartManifest {
             rendition: self.rendition.clone(),
             msn: self.msn,
             init: to_sha(&self.init, "init")?,
-            parts: self
-                .parts
-                .iter()
-                .map(|p| {
-                    Ok(PartInfo {
-                        hash: to_sha(&p.hash, "part")?,
-                        duration_us: secs_to_us(p.duration),
-                        size: p.size,
-                        independent: p.independent,
-                    })
-                })
-                .collect::<Result<_>>()?,
+            parts: part_infos(&self.parts)?,
             captured_ms: self.capture_ms.max(0) as u64,
             role,
         })

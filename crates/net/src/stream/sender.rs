@@ -605,28 +605,12 @@ impl StreamSender {
         let mut attempts = 0u32;
         loop {
             let (out_offset, _) = *self.request_offsets.entry(stream_id).or_default();
-            let min_dest = if amount > 0 {
-                self.min_rate.map_or(0, |r| r.apply(amount))
-            } else {
-                0
-            };
-            self.frames.clear();
-            self.push_handshake_frames();
-            self.frames.push(Frame::StreamMaxData(StreamMaxDataFrame {
+            let min_dest = self.push_request_frames(
                 stream_id,
-                max_offset: u64::MAX,
-            }));
-            if amount > 0 {
-                self.frames.push(Frame::StreamMoney(StreamMoneyFrame {
-                    stream_id,
-                    shares: 1,
-                }));
-            }
-            self.frames.push(Frame::StreamData(StreamDataFrame {
-                stream_id,
-                offset: out_offset,
-                data: Bytes::copy_from_slice(request),
-            }));
+                out_offset,
+                Bytes::copy_from_slice(request),
+                amount,
+            );
             self.request_stream = Some(stream_id);
             self.reply_data.clear();
             let outcome = self.send_packet(amount, min_dest, true).await;
@@ -713,6 +697,41 @@ impl StreamSender {
             sent: rate.sent,
             delivered: (rate.delivered as u128 * keep / 1_000_000) as u64,
         }
+    }
+
+    /// The frames of one request packet on `stream_id` (handshake, an open data window for the
+    /// answer, money when `amount` > 0, the request bytes at `offset`); returns the least the
+    /// receiver must get for `amount` at the measured rate.
+    fn push_request_frames(
+        &mut self,
+        stream_id: u64,
+        offset: u64,
+        data: Bytes,
+        amount: u64,
+    ) -> u64 {
+        let min_dest = if amount > 0 {
+            self.min_rate.map_or(0, |r| r.apply(amount))
+        } else {
+            0
+        };
+        self.frames.clear();
+        self.push_handshake_frames();
+        self.frames.push(Frame::StreamMaxData(StreamMaxDataFrame {
+            stream_id,
+            max_offset: u64::MAX,
+        }));
+        if amount > 0 {
+            self.frames.push(Frame::StreamMoney(StreamMoneyFrame {
+                stream_id,
+                shares: 1,
+            }));
+        }
+        self.frames.push(Frame::StreamData(StreamDataFrame {
+            stream_id,
+            offset,
+            data,
+        }));
+        min_dest
     }
 
     fn push_handshake_frames(&mut self) {

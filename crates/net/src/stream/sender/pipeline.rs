@@ -19,7 +19,6 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tollcast_wire::error_code::ErrorClass;
-use tollcast_wire::stream::{Frame, StreamDataFrame, StreamMaxDataFrame, StreamMoneyFrame};
 
 use super::{Outcome, Rate, StreamSendError, StreamSender};
 use crate::connector::{IlpReply, IncomingRequest};
@@ -166,28 +165,7 @@ impl StreamSender {
             ));
         };
         let (stream_id, data, amount, offset) = (p.stream_id, p.data.clone(), p.amount, p.offset);
-        let min_dest = if amount > 0 {
-            self.min_rate.map_or(0, |r| r.apply(amount))
-        } else {
-            0
-        };
-        self.frames.clear();
-        self.push_handshake_frames();
-        self.frames.push(Frame::StreamMaxData(StreamMaxDataFrame {
-            stream_id,
-            max_offset: u64::MAX,
-        }));
-        if amount > 0 {
-            self.frames.push(Frame::StreamMoney(StreamMoneyFrame {
-                stream_id,
-                shares: 1,
-            }));
-        }
-        self.frames.push(Frame::StreamData(StreamDataFrame {
-            stream_id,
-            offset,
-            data,
-        }));
+        let min_dest = self.push_request_frames(stream_id, offset, data, amount);
         let (sequence, prepare) = self.build_prepare(amount, min_dest, true)?;
         let condition = prepare.execution_condition;
         let service = self.service.clone();
