@@ -633,29 +633,7 @@ impl StreamSender {
                 }
                 Outcome::ReceiverReject { arrived, message } => {
                     attempts += 1;
-                    if self.closed {
-                        return Err(StreamSendError::ClosedByReceiver(message));
-                    }
-                    if message != super::receiver::BELOW_MINIMUM {
-                        return Err(StreamSendError::Refused(message));
-                    }
-                    // The rate moved: accept it only within slippage of the first probe.
-                    let now = Rate {
-                        sent: amount,
-                        delivered: arrived,
-                    };
-                    if let Some(min) = self.min_rate
-                        && !now.better_or_equal(&min)
-                    {
-                        return Err(StreamSendError::RateTooLow {
-                            sent: amount,
-                            delivered: arrived,
-                        });
-                    }
-                    self.rate = Some(now);
-                    if attempts >= self.config.max_attempts {
-                        return Err(StreamSendError::Refused(message));
-                    }
+                    self.retry_after_receiver_reject(amount, arrived, message, attempts)?;
                 }
                 Outcome::PathReject {
                     code,
@@ -775,6 +753,40 @@ impl StreamSender {
             // No usable data: halve.
             _ => sent / 2,
         };
+    }
+
+    /// A request packet the receiver rejected (`attempts` so far): retried (Ok) only when the
+    /// rate moved within slippage of the first probe; anything else is the request's answer.
+    fn retry_after_receiver_reject(
+        &mut self,
+        amount: u64,
+        arrived: u64,
+        message: String,
+        attempts: u32,
+    ) -> Result<(), StreamSendError> {
+        if self.closed {
+            return Err(StreamSendError::ClosedByReceiver(message));
+        }
+        if message != super::receiver::BELOW_MINIMUM {
+            return Err(StreamSendError::Refused(message));
+        }
+        let now = Rate {
+            sent: amount,
+            delivered: arrived,
+        };
+        if let Some(min) = self.min_rate
+            && !now.better_or_equal(&min)
+        {
+            return Err(StreamSendError::RateTooLow {
+                sent: amount,
+                delivered: arrived,
+            });
+        }
+        self.rate = Some(now);
+        if attempts >= self.config.max_attempts {
+            return Err(StreamSendError::Refused(message));
+        }
+        Ok(())
     }
 
     /// A reject from the path: final codes end the send, temporary ones are retried after a

@@ -286,28 +286,7 @@ impl StreamSender {
             }
             None => return Err(StreamSendError::Refused(message)),
         };
-        if self.closed {
-            return Err(StreamSendError::ClosedByReceiver(message));
-        }
-        if message != super::super::receiver::BELOW_MINIMUM {
-            return Err(StreamSendError::Refused(message));
-        }
-        let now = Rate {
-            sent: amount,
-            delivered: arrived,
-        };
-        if let Some(min) = self.min_rate
-            && !now.better_or_equal(&min)
-        {
-            return Err(StreamSendError::RateTooLow {
-                sent: amount,
-                delivered: arrived,
-            });
-        }
-        self.rate = Some(now);
-        if attempts >= self.config.max_attempts {
-            return Err(StreamSendError::Refused(message));
-        }
+        self.retry_after_receiver_reject(amount, arrived, message, attempts)?;
         Ok(None)
     }
 
