@@ -983,6 +983,24 @@ fn ms(v: f64) -> String {
     }
 }
 
+/// `p50 A / p95 B / p99 C ms` of `s`.
+fn pcts(s: &Summary) -> String {
+    format!(
+        "p50 {} / p95 {} / p99 {} ms",
+        ms(s.p50),
+        ms(s.p95),
+        ms(s.p99)
+    )
+}
+
+/// One line per relay hop: `Relay hop <name>: p50 … ms.`
+fn hop_lines(o: &mut String, hops: &BTreeMap<String, Summary>) {
+    use std::fmt::Write;
+    for (k, h) in hops {
+        let _ = writeln!(o, "Relay hop {k}: {}.", pcts(h));
+    }
+}
+
 /// A latency budget as a Markdown table, then whether its stages add up.
 fn budget_table(o: &mut String, stages: &[Stage], total: &Summary, consistency: &Consistency) {
     let _ = writeln!(
@@ -1069,22 +1087,12 @@ pub fn markdown(r: &NetworkReport) -> String {
     let t = &r.capture_to_origin_ms;
     let _ = writeln!(
         o,
-        "Capture -> part available at the origin: p50 {} / p95 {} / p99 {} ms ({} parts); capture clock moved back {:.0} ms so that no part leaves the encoder before its media was captured.",
-        ms(t.p50),
-        ms(t.p95),
-        ms(t.p99),
+        "Capture -> part available at the origin: {} ({} parts); capture clock moved back {:.0} ms so that no part leaves the encoder before its media was captured.",
+        pcts(t),
         t.n,
         r.capture_clock_correction_ms
     );
-    for (k, h) in &r.hop_ms {
-        let _ = writeln!(
-            o,
-            "Relay hop {k}: p50 {} / p95 {} / p99 {} ms.",
-            ms(h.p50),
-            ms(h.p95),
-            ms(h.p99)
-        );
-    }
+    hop_lines(&mut o, &r.hop_ms);
     if let Some(g) = &r.rung {
         let _ = writeln!(
             o,
@@ -1112,22 +1120,12 @@ pub fn markdown(r: &NetworkReport) -> String {
         let t = &g.transcode_ms;
         let _ = writeln!(
             o,
-            "Transcode (source part available at the origin -> rung part listed at the job origin), per rung part: p50 {} / p95 {} / p99 {} ms ({} parts; {} not matched to a source part).",
-            ms(t.p50),
-            ms(t.p95),
-            ms(t.p99),
+            "Transcode (source part available at the origin -> rung part listed at the job origin), per rung part: {} ({} parts; {} not matched to a source part).",
+            pcts(t),
             t.n,
             g.parts_unmatched
         );
-        for (k, h) in &g.hop_ms {
-            let _ = writeln!(
-                o,
-                "Relay hop {k}: p50 {} / p95 {} / p99 {} ms.",
-                ms(h.p50),
-                ms(h.p95),
-                ms(h.p99)
-            );
-        }
+        hop_lines(&mut o, &g.hop_ms);
         let v = &g.viewers;
         let _ = writeln!(
             o,
